@@ -1,0 +1,1 @@
+"""The touchpoint event model: envelope, catalog of types, validation, codec, upcasting."""

@@ -1,0 +1,92 @@
+"""Identity normalization: one spelling per identifier, so that links are found.
+
+``Tanaka@Example.com `` and ``tanaka@example.com`` must resolve to one customer,
+as must ``(415) 555-2671`` and ``+14155552671``. Phone numbers are parsed with
+libphonenumber's rules; numbers without a country code use the configured
+default region.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+
+import phonenumbers
+
+from events.problems import Problem
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: The order in which an identity becomes the event's primary one (its Kafka key).
+PRIMARY_ORDER = ("customer_ref", "loyalty_id", "email", "phone", "social", "device_id")
+
+
+class IdentityError(ValueError):
+    """An identifier cannot be normalized (the message says why)."""
+
+
+def normalize_email(raw: str) -> str:
+    value = raw.strip().lower()
+    if not _EMAIL.match(value):
+        raise IdentityError("not an email address (expected name@domain.tld)")
+    return value
+
+
+@lru_cache(maxsize=65536)
+def normalize_phone(raw: str, region: str) -> str:
+    """E.164 form of ``raw``; cached because parsing is the costliest step of intake."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise IdentityError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise IdentityError(f"not a valid phone number (default region {region})")
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalize_social(raw: str) -> str:
+    network, _, handle = raw.strip().partition(":")
+    handle = handle.strip().lstrip("@").lower()
+    if not network or not handle:
+        raise IdentityError("expected network:handle, e.g. x:tanaka_y")
+    return f"{network.lower()}:{handle}"
+
+
+def normalize_plain(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise IdentityError("must not be blank")
+    return value
+
+
+def normalize_identities(
+    identities: Mapping[str, str], region: str
+) -> tuple[dict[str, str], list[Problem]]:
+    """Normalize every identifier; problems name each one that cannot be."""
+    out: dict[str, str] = {}
+    problems: list[Problem] = []
+    for kind, raw in identities.items():
+        try:
+            out[kind] = _normalize_one(kind, raw, region)
+        except IdentityError as exc:
+            problems.append(Problem(f"/identities/{kind}", str(exc)))
+    return out, problems
+
+
+def _normalize_one(kind: str, raw: str, region: str) -> str:
+    if kind == "email":
+        return normalize_email(raw)
+    if kind == "phone":
+        return normalize_phone(raw.strip(), region)
+    if kind == "social":
+        return normalize_social(raw)
+    return normalize_plain(raw)
+
+
+def primary_identity(identities: Mapping[str, str]) -> tuple[str, str]:
+    """The strongest identifier an event carries: it decides the event's partition."""
+    for kind in PRIMARY_ORDER:
+        if kind in identities:
+            return kind, identities[kind]
+    kind = next(iter(identities))
+    return kind, identities[kind]

@@ -1,0 +1,1 @@
+"""ClickHouse projections (built in a later issue)."""

@@ -1,0 +1,1 @@
+"""Touchline's runnable services: ingest API, publisher, Kafka broker control, CLI."""

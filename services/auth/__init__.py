@@ -1,0 +1,1 @@
+"""API keys: who may publish or read, for which tenant."""

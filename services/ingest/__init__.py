@@ -1,0 +1,1 @@
+"""The HTTP ingest API: POST /v1/events."""

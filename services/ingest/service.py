@@ -1,0 +1,121 @@
+"""Accepting a batch of events: authorize, validate, deduplicate, append; all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from events.intake import EventIntake, PreparedEvent
+from events.problems import Problem
+from events.timestamps import now_utc
+from services.auth.keys import ApiKey
+from services.ingest.errors import IngestError
+from services.ingest.recent_ids import RecentIds
+from services.kafka.event_log import EventLog, LogUnavailable, Record
+
+RETRY_AFTER_S = 5
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The answer to a batch that is now durable in the log."""
+
+    event_ids: list[str]
+    duplicates: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": len(self.event_ids),
+            "event_ids": self.event_ids,
+            "duplicates": self.duplicates,
+        }
+
+
+class IngestService:
+    def __init__(
+        self,
+        intake: EventIntake,
+        log: EventLog,
+        recent: RecentIds,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.intake = intake
+        self.log = log
+        self.recent = recent
+        self.clock = clock
+
+    async def ingest(self, key: ApiKey, events: list[object]) -> Accepted:
+        """Append every event or none; raise ``IngestError`` naming each refused event."""
+        _authorize(key, events)
+        prepared = self._prepare(key, events)
+        fresh, duplicates = self._split_duplicates(prepared)
+        try:
+            await self.log.append([_record(e) for e in fresh])
+        except LogUnavailable as exc:
+            raise IngestError(
+                503,
+                "log_unavailable",
+                f"{exc}; nothing was written, retry with the same event_ids",
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            ) from None
+        self.recent.add_all([(e.tenant, e.event_id) for e in fresh])
+        return Accepted([e.event_id for e in prepared], duplicates)
+
+    def _prepare(self, key: ApiKey, events: list[object]) -> list[PreparedEvent]:
+        results = self.intake.prepare_batch(events, key.tenant, self.clock())
+        errors = [
+            p.as_dict(index) for index, r in enumerate(results) if isinstance(r, list) for p in r
+        ]
+        if errors:
+            bad = len({e["index"] for e in errors})
+            raise IngestError(
+                422,
+                "invalid_events",
+                f"{bad} of {len(events)} events are invalid; nothing was written",
+                errors,
+            )
+        return [r for r in results if isinstance(r, PreparedEvent)]
+
+    def _split_duplicates(self, prepared: list[PreparedEvent]) -> tuple[list[PreparedEvent], list[str]]:
+        fresh: list[PreparedEvent] = []
+        duplicates: list[str] = []
+        seen: set[str] = set()
+        for event in prepared:
+            if event.event_id in seen or (event.tenant, event.event_id) in self.recent:
+                duplicates.append(event.event_id)
+                continue
+            seen.add(event.event_id)
+            fresh.append(event)
+        return fresh, duplicates
+
+
+def _authorize(key: ApiKey, events: list[object]) -> None:
+    if key.role != "publisher":
+        raise IngestError(403, "forbidden", f"a key with role {key.role!r} may not publish events")
+    errors = [
+        p.as_dict(index)
+        for index, event in enumerate(events)
+        if isinstance(event, dict)
+        for p in _forbidden(key, event)
+    ]
+    if errors:
+        raise IngestError(403, "forbidden", "this key may not publish some of these events", errors)
+
+
+def _forbidden(key: ApiKey, event: dict[str, Any]) -> list[Problem]:
+    problems = []
+    tenant = event.get("tenant")
+    if tenant is not None and tenant != key.tenant:
+        problems.append(Problem("/tenant", f"this key publishes for tenant {key.tenant!r} only"))
+    event_type = event.get("type")
+    if isinstance(event_type, str) and not key.may_publish(event_type):
+        allowed = ", ".join(key.types)
+        problems.append(Problem("/type", f"this key may publish only: {allowed}"))
+    return problems
+
+
+def _record(event: PreparedEvent) -> Record:
+    headers = (("tenant", event.tenant.encode()), ("type", event.type.encode()))
+    return Record(event.key, event.value, headers)

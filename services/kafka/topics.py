@@ -1,0 +1,70 @@
+"""The topics Touchline owns, created explicitly (the broker never auto-creates).
+
+``touchpoints`` is the log of record and never expires; so do the topics that a
+projection may be replayed from. Partition counts leave room to scale consumers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.settings import Settings
+
+TOUCHPOINTS = "touchpoints"
+DEADLETTER = "touchpoints.deadletter"
+RESOLVED = "touchpoints.resolved"
+CUSTOMERS = "customers"
+SCORES = "scores"
+
+_KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+_TOPIC_ALREADY_EXISTS = 36
+
+
+class TopicError(RuntimeError):
+    """The broker refused to create a topic."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=lambda: dict(_KEEP_FOREVER))
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic the pipeline uses, with the partitioning later stages rely on."""
+    n = settings.kafka_partitions
+    return [
+        TopicSpec(TOUCHPOINTS, n),
+        TopicSpec(DEADLETTER, 3),
+        TopicSpec(RESOLVED, n),
+        TopicSpec(CUSTOMERS, n),
+        TopicSpec(SCORES, n),
+    ]
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create the missing topics; return the names created. Existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+        )
+        for topic, code, message in _topic_errors(response):
+            if code not in (0, _TOPIC_ALREADY_EXISTS):
+                raise TopicError(f"creating topic {topic!r} failed: error {code} {message}")
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+def _topic_errors(response: object) -> list[tuple[str, int, str]]:
+    errors = getattr(response, "topic_errors", [])
+    return [(e[0], e[1], e[2] if len(e) > 2 else "") for e in errors]

@@ -1,0 +1,1 @@
+"""Getting events into Touchline from services: a Python publisher and ``touchline publish``."""

@@ -1,0 +1,107 @@
+"""An async publisher for services that write straight to Kafka.
+
+It validates with the same ``EventIntake`` as the HTTP API, so an event it
+accepts is exactly what ingest would have written. Batching is Kafka's own
+(linger and batch size, lz4 or zstd compression) on an idempotent producer
+with acks=all.
+
+Unlike the HTTP API, ``publish_many`` is not transactional: if the broker
+fails mid-batch, part of it may be written. Every event gets its event_id
+before the first send, so retrying the same batch is safe: later stages
+deduplicate by event_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Literal
+
+from aiokafka import AIOKafkaProducer
+
+from events.intake import EventIntake, PreparedEvent
+from events.problems import EventRejected, Problem
+from events.timestamps import format_instant, now_utc
+from services.kafka.topics import TOUCHPOINTS
+
+Compression = Literal["lz4", "zstd", "gzip"] | None
+
+
+class Publisher:
+    def __init__(
+        self,
+        bootstrap: str,
+        tenant: str,
+        *,
+        default_region: str = "US",
+        topic: str = TOUCHPOINTS,
+        linger_ms: int = 5,
+        max_batch_size: int = 256 * 1024,
+        compression: Compression = "lz4",
+    ) -> None:
+        self.tenant = tenant
+        self.topic = topic
+        self.intake = EventIntake(default_region)
+        self._producer_args: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "enable_idempotence": True,
+            "acks": "all",
+            "linger_ms": linger_ms,
+            "max_batch_size": max_batch_size,
+            "compression_type": compression,
+        }
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(**self._producer_args)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def __aenter__(self) -> Publisher:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def publish(self, event: Mapping[str, Any]) -> str:
+        """Publish one event and wait for Kafka's acknowledgement; return its event_id."""
+        return (await self.publish_many([event]))[0]
+
+    async def publish_many(self, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Validate all events first (raising ``EventRejected`` naming the first bad one), then send all."""
+        prepared = self.prepare(events)
+        await self.send_prepared(prepared)
+        return [p.event_id for p in prepared]
+
+    def prepare(self, events: Sequence[Mapping[str, Any]]) -> list[PreparedEvent]:
+        now = now_utc()
+        received_at = format_instant(now)
+        out: list[PreparedEvent] = []
+        for index, event in enumerate(events):
+            with_id = event if "event_id" in event else {**event, "event_id": str(uuid.uuid4())}
+            result = self.intake.prepare(with_id, self.tenant, now, received_at)
+            if isinstance(result, list):
+                raise EventRejected(result, index)
+            if result.tenant != self.tenant:
+                problem = Problem("/tenant", f"this publisher publishes for {self.tenant!r} only")
+                raise EventRejected([problem], index)
+            out.append(result)
+        return out
+
+    async def send_prepared(self, prepared: Sequence[PreparedEvent]) -> None:
+        if self._producer is None:
+            raise RuntimeError("Publisher.start() was not called")
+        futures = []
+        for p in prepared:
+            headers = [("tenant", p.tenant.encode()), ("type", p.type.encode())]
+            futures.append(await self._producer.send(self.topic, p.value, p.key, headers=headers))
+        await asyncio.gather(*futures)

@@ -1,0 +1,113 @@
+"""One settings object, read from environment variables with safe defaults.
+
+Every component takes a ``Settings`` instead of reading ``os.environ`` itself, so
+a test can run several configurations side by side in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A configuration variable holds a value Touchline cannot use."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _str(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = env.get(name)
+    return default if raw is None or raw.strip() == "" else raw.strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one Touchline process.
+
+    Defaults suit the embedded, single-machine mode: a local broker on loopback,
+    data under ``./.touchline``. Nothing listens beyond loopback unless asked to.
+    """
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    kafka_ack_timeout_ms: int = 5000
+    kafka_partitions: int = 12
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    data_dir: Path = Path(".touchline")
+    cache_dir: Path = Path(".touchline/cache")
+    clickhouse_url: str = ""
+    default_phone_region: str = "US"
+    max_batch_events: int = 1000
+    max_body_bytes: int = 1_048_576
+    dedup_cache_size: int = 200_000
+    ingest_instance_id: str = field(default_factory=socket.gethostname)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``TOUCHLINE_*`` variables; unset or empty ones keep their defaults."""
+        env = os.environ if env is None else env
+        data_dir = Path(_str(env, "TOUCHLINE_DATA_DIR", ".touchline"))
+        base = cls()
+        return cls(
+            kafka_bootstrap=_str(env, "TOUCHLINE_KAFKA_BOOTSTRAP", base.kafka_bootstrap),
+            kafka_controller_port=_int(
+                env, "TOUCHLINE_KAFKA_CONTROLLER_PORT", base.kafka_controller_port, 1
+            ),
+            kafka_heap=_str(env, "TOUCHLINE_KAFKA_HEAP", base.kafka_heap),
+            kafka_ack_timeout_ms=_int(
+                env, "TOUCHLINE_KAFKA_ACK_TIMEOUT_MS", base.kafka_ack_timeout_ms, 100
+            ),
+            kafka_partitions=_int(env, "TOUCHLINE_KAFKA_PARTITIONS", base.kafka_partitions, 1),
+            http_host=_str(env, "TOUCHLINE_HTTP_HOST", base.http_host),
+            http_port=_int(env, "TOUCHLINE_HTTP_PORT", base.http_port, 0),
+            data_dir=data_dir,
+            cache_dir=Path(_str(env, "TOUCHLINE_CACHE_DIR", str(data_dir / "cache"))),
+            clickhouse_url=_str(
+                env, "TOUCHLINE_CLICKHOUSE_URL", f"chdb:///{(data_dir / 'clickhouse').resolve()}"
+            ),
+            default_phone_region=_str(
+                env, "TOUCHLINE_DEFAULT_PHONE_REGION", base.default_phone_region
+            ).upper(),
+            max_batch_events=_int(env, "TOUCHLINE_MAX_BATCH_EVENTS", base.max_batch_events, 1),
+            max_body_bytes=_int(env, "TOUCHLINE_MAX_BODY_BYTES", base.max_body_bytes, 1024),
+            dedup_cache_size=_int(env, "TOUCHLINE_DEDUP_CACHE_SIZE", base.dedup_cache_size, 0),
+            ingest_instance_id=_str(env, "TOUCHLINE_INGEST_INSTANCE_ID", socket.gethostname()),
+        )
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some fields replaced (tests and the ``up`` command use it)."""
+        return replace(self, **changes)
+
+    @property
+    def kafka_host(self) -> str:
+        return self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[0]
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def keys_db_path(self) -> Path:
+        return self.data_dir / "keys.sqlite3"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.data_dir / "kafka"

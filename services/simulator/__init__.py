@@ -1,0 +1,1 @@
+"""Realistic omnichannel traffic, deterministic for a seed: for demos, tests and benchmarks."""

@@ -1,0 +1,93 @@
+"""The ``touchline simulate`` subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from tqdm import tqdm
+
+from events.timestamps import TimestampError, parse_instant
+from services.publishing.file_publish import Line, PublishFailed, PublishSummary, publish_http, publish_kafka
+from services.settings import Settings
+from services.simulator.simulation import SimulationConfig, simulate
+
+
+def add_simulate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = sub.add_parser("simulate", help="generate omnichannel customer journeys as NDJSON envelopes")
+    cmd.add_argument("--customers", type=int, default=100)
+    cmd.add_argument("--seed", type=int, default=1)
+    cmd.add_argument("--days", type=int, default=90, help="length of the history")
+    cmd.add_argument("--end", help="end of the history, RFC 3339 (default: today 00:00 UTC)")
+    cmd.add_argument("--tenant", default="demo")
+    cmd.add_argument("--duplicate-rate", type=float, default=0.02)
+    cmd.add_argument("--disorder-rate", type=float, default=0.05)
+    cmd.add_argument("--late-rate", type=float, default=0.01)
+    cmd.add_argument("--invalid-rate", type=float, default=0.01)
+    cmd.add_argument("--out", type=Path, help="write here instead of stdout")
+    cmd.add_argument("--truth", type=Path, help="write the person behind each identifier here (NDJSON)")
+    cmd.add_argument("--publish", action="store_true", help="send through the HTTP API instead of writing")
+    cmd.add_argument("--kafka", action="store_true", help="with --publish: straight to Kafka")
+    cmd.add_argument("--url", help="API base URL for --publish")
+    cmd.add_argument("--key", help="publisher key for --publish (default $TOUCHLINE_API_KEY)")
+    cmd.set_defaults(handler=run_simulate)
+
+
+def _end(text: str | None) -> datetime:
+    if text:
+        return parse_instant(text)
+    today = datetime.now(UTC).date()
+    return datetime(today.year, today.month, today.day, tzinfo=UTC)
+
+
+def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        end = _end(args.end)
+    except TimestampError as exc:
+        print(f"simulate: --end: {exc}", file=sys.stderr)
+        return 2
+    config = SimulationConfig(
+        customers=args.customers, seed=args.seed, days=args.days, tenant=args.tenant,
+        duplicate_rate=args.duplicate_rate, disorder_rate=args.disorder_rate,
+        late_rate=args.late_rate, invalid_rate=args.invalid_rate,
+    )  # fmt: skip
+    sim = simulate(config, end)
+    if args.truth:
+        args.truth.write_bytes(b"".join(orjson.dumps(t) + b"\n" for t in sim.truth()))
+    stats = ", ".join(f"{k} {v}" for k, v in sorted(sim.stats.items()))
+    print(f"simulate: {len(sim.events)} events for {len(sim.people)} people ({stats})", file=sys.stderr)
+    if args.publish:
+        return _publish(args, settings, sim.events)
+    data = b"".join(orjson.dumps(e) + b"\n" for e in sim.events)
+    if args.out:
+        args.out.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0
+
+
+def _publish(args: argparse.Namespace, settings: Settings, events: list[dict[str, object]]) -> int:
+    summary = PublishSummary()
+    lines = [Line(i + 1, e) for i, e in enumerate(events)]
+    with tqdm(total=len(lines), unit="ev", file=sys.stderr, disable=None) as progress:
+        try:
+            if args.kafka:
+                asyncio.run(publish_kafka(lines, settings.kafka_bootstrap, args.tenant,
+                                          settings.default_phone_region, summary, progress=progress))  # fmt: skip
+            else:
+                key = args.key or os.environ.get("TOUCHLINE_API_KEY")
+                if not key:
+                    print("simulate: --publish needs --key or TOUCHLINE_API_KEY", file=sys.stderr)
+                    return 2
+                url = args.url or f"http://{settings.http_host}:{settings.http_port}"
+                asyncio.run(publish_http(lines, url, key, summary, progress=progress))
+        except PublishFailed as exc:
+            summary.failed = str(exc)
+    summary.report(sys.stderr)
+    return 1 if summary.failed else 0
