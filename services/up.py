@@ -13,6 +13,7 @@ import logging
 import random
 import signal
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -52,7 +53,7 @@ async def _run(settings: Settings, demo: bool, customers: int, rate: float) -> N
     created = await ensure_topics(settings)
     if created:
         log.info("created topics: %s", ", ".join(created))
-    server = uvicorn.Server(
+    server = _QuietServer(
         uvicorn.Config(create_app(settings), host=settings.http_host, port=settings.http_port,
                        log_level="warning", access_log=False)  # fmt: skip
     )
@@ -70,11 +71,20 @@ async def _run(settings: Settings, demo: bool, customers: int, rate: float) -> N
     else:
         _banner(url, None)
     await stop.wait()
-    server.should_exit = True
     for task in tasks[1:]:
         task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.gather(*tasks)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    server.should_exit = True
+    await serving
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: ``up`` decides how everything stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 def _banner(url: str, key: str | None) -> None:

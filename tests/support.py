@@ -119,15 +119,19 @@ def _consumer(bootstrap: str) -> AIOKafkaConsumer:
 
 
 async def _stable_end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
-    """Transaction markers land a moment after a commit returns: wait until the ends stop moving."""
+    """Transaction markers land a moment after a commit returns: wait until the ends stop moving.
+
+    On a topic with live traffic they never stop; after 3 s the latest reading is used.
+    """
     partitions = await _partitions(consumer, topic)
     previous = dict(await consumer.end_offsets(partitions))
-    while True:
+    for _ in range(10):
         await asyncio.sleep(0.3)
         current = dict(await consumer.end_offsets(partitions))
         if current == previous:
-            return current
+            break
         previous = current
+    return previous
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:

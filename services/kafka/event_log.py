@@ -114,7 +114,7 @@ class KafkaEventLog(EventLog):
             await asyncio.wait_for(producer.client.fetch_all_metadata(), self.ack_timeout)
         except Exception:  # any failure means "not reachable"; the reason is logged
             log.info("kafka health check failed", exc_info=True)
-            await self._drop_producer()
+            await self._drop_producer(graceful=False)
             return False
         return True
 
@@ -155,7 +155,7 @@ class KafkaEventLog(EventLog):
             log.warning("kafka transaction failed: %s", self._last_error)
             for waiting in group:
                 _fail(waiting, LogUnavailable(f"Kafka did not acknowledge: {self._last_error}"))
-            await self._drop_producer()
+            await self._drop_producer(graceful=False)
             return
         for waiting in group:
             if not waiting.done.done():
@@ -187,21 +187,37 @@ class KafkaEventLog(EventLog):
             try:
                 await producer.start()
             except BaseException:
-                await _stop_quietly(producer)
+                await _kill(producer)
                 raise
             self._producer = producer
         return self._producer
 
-    async def _drop_producer(self) -> None:
+    async def _drop_producer(self, graceful: bool = True) -> None:
         producer, self._producer = self._producer, None
-        if producer is not None:
-            await _stop_quietly(producer)
+        if producer is None:
+            return
+        if graceful:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5.0)
+        await _kill(producer)
 
 
-async def _stop_quietly(producer: AIOKafkaProducer) -> None:
-    """Stop a producer that may be broken; a new one with the same id fences what it left open."""
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await asyncio.wait_for(producer.stop(), 2.0)
+async def _kill(producer: AIOKafkaProducer) -> None:
+    """Stop a failed producer *now*, dropping what it still buffers.
+
+    A graceful ``stop()`` would keep its sender retrying in the background and
+    could commit the failed transaction once the broker is back, after the
+    request was already answered 503. Killing the sender instead leaves the
+    transaction open on the broker, where the next producer with the same
+    transactional id aborts it (fencing), so nothing of it becomes visible.
+    Reaches into aiokafka's sender because the public API has no abort-now.
+    """
+    producer._closed = True
+    with contextlib.suppress(Exception):
+        if producer._sender is not None:
+            await producer._sender.close()
+    with contextlib.suppress(Exception):
+        await producer.client.close()
 
 
 def _fail(waiting: _Waiting, exc: Exception) -> None:
