@@ -11,6 +11,7 @@ import orjson
 from events.catalog import Catalog, load_catalog
 from events.upcasting import upcast_payload
 
+
 @dataclass(frozen=True, slots=True)
 class Touchpoint:
     """One customer interaction, as recorded in the ``touchpoints`` log.

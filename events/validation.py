@@ -60,7 +60,8 @@ class SchemaValidator:
             return Problem("/schema_version", "required: an integer version of the type's schema")
         if version not in event_type.payload_schemas:
             return Problem(
-                "/schema_version", f"{name} has schema versions {event_type.versions}, not {version}"
+                "/schema_version",
+                f"{name} has schema versions {event_type.versions}, not {version}",
             )
         return (name, version)
 
@@ -88,6 +89,10 @@ def _explain(error: jsonschema.ValidationError) -> list[Problem]:
         known = set(error.schema.get("properties", {}))
         extra = [n for n in instance if n not in known]
         return [Problem(pointer(*base, n), "unexpected field (not in the schema)") for n in extra]
+    if error.validator == "pattern" and "description" in error.schema:
+        return [Problem(pointer(*base), f"{_short(repr(instance), 80)} is not valid: {error.schema['description']}")]
+    if error.validator == "minProperties" and error.validator_value == 1:
+        return [Problem(pointer(*base), "must not be empty")]
     return [Problem(pointer(*base), _short(error.message))]
 
 
@@ -97,4 +102,6 @@ def _short(message: str, limit: int = 300) -> str:
 
 def _json_type(value: object) -> str:
     names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number" if isinstance(value, int | float) else "something else")
+    return names.get(
+        type(value), "a number" if isinstance(value, int | float) else "something else"
+    )

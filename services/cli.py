@@ -42,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--demo-rate", type=float, default=20.0, help="demo events per second")
     up.set_defaults(handler=_up)
 
-    from services.simulator.cli import add_simulate_command
     from services.publishing.cli import add_publish_command
+    from services.simulator.cli import add_simulate_command
 
     add_simulate_command(sub)
     add_publish_command(sub)
@@ -133,7 +133,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 def _up(args: argparse.Namespace, settings: Settings) -> int:
     from services.up import run_up
 
-    return run_up(settings, demo=not args.no_demo, customers=args.demo_customers, rate=args.demo_rate)
+    return run_up(
+        settings, demo=not args.no_demo, customers=args.demo_customers, rate=args.demo_rate
+    )
 
 
 if __name__ == "__main__":

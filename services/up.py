@@ -54,8 +54,13 @@ async def _run(settings: Settings, demo: bool, customers: int, rate: float) -> N
     if created:
         log.info("created topics: %s", ", ".join(created))
     server = _QuietServer(
-        uvicorn.Config(create_app(settings), host=settings.http_host, port=settings.http_port,
-                       log_level="warning", access_log=False)  # fmt: skip
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            access_log=False,
+        )
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,31 +104,44 @@ async def _demo_traffic(url: str, key: str, customers: int, rate: float) -> None
     """A 90-day history for ``customers`` people, then live events at ``rate`` per second."""
     await _wait_healthy(url)
     now = datetime.now(UTC)
-    sim = simulate(SimulationConfig(customers=customers, seed=int(now.timestamp()) // 86400,
-                                    tenant=DEMO_TENANT, invalid_rate=0.0), now)  # fmt: skip
+    sim = simulate(
+        SimulationConfig(
+            customers=customers,
+            seed=int(now.timestamp()) // 86400,
+            tenant=DEMO_TENANT,
+            invalid_rate=0.0,
+        ),
+        now,
+    )
     summary = PublishSummary()
     try:
         await publish_http([Line(i, e) for i, e in enumerate(sim.events, 1)], url, key, summary)
     except PublishFailed as exc:
         log.warning("demo history not fully published: %s", exc)
-    log.info("demo history: %d events accepted (%d duplicates)", summary.accepted, summary.duplicates)
+    log.info(
+        "demo history: %d events accepted (%d duplicates)", summary.accepted, summary.duplicates
+    )
     journeys = Journeys(random.Random(), DEMO_TENANT)
     sent = 0
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         while True:
             events = live_events(journeys, journeys.rng.choice(sim.people), datetime.now(UTC))
             if events:
-                response = await client.post("/v1/events", json=events, headers={"Authorization": f"Bearer {key}"})
+                response = await client.post(
+                    "/v1/events", json=events, headers={"Authorization": f"Bearer {key}"}
+                )
                 if response.status_code != 202:
-                    log.warning("demo event refused: %s %s", response.status_code, response.text[:300])
+                    log.warning(
+                        "demo event refused: %s %s", response.status_code, response.text[:300]
+                    )
                 sent += len(events)
                 if sent // 500 != (sent - len(events)) // 500:
                     log.info("demo: %d live events published", sent)
             await asyncio.sleep(max(len(events), 1) / rate)
 
 
-async def _wait_healthy(url: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_healthy(url: str, within_s: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
     async with httpx.AsyncClient(base_url=url, timeout=2) as client:
         while asyncio.get_running_loop().time() < deadline:
             with contextlib.suppress(httpx.HTTPError):

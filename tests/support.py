@@ -46,7 +46,9 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([TOUCHLINE, *args], env=env, capture_output=True, text=True, check=False)
     if check and done.returncode != 0:
-        raise AssertionError(f"touchline {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+        raise AssertionError(
+            f"touchline {' '.join(args)} failed ({done.returncode}):\n{done.stderr}"
+        )
     return done
 
 
@@ -74,13 +76,17 @@ class ApiServer:
             self.process.wait()
 
 
-def start_api(env: dict[str, str], data_dir: Path, timeout: float = 30.0, healthy: bool = True) -> ApiServer:
+def start_api(
+    env: dict[str, str], data_dir: Path, timeout: float = 30.0, healthy: bool = True
+) -> ApiServer:
     port = free_port()
     env = {**env, "TOUCHLINE_HTTP_PORT": str(port), "TOUCHLINE_DATA_DIR": str(data_dir)}
     log_path = data_dir / f"api-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
-        process = subprocess.Popen([TOUCHLINE, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [TOUCHLINE, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     server = ApiServer(env, f"http://127.0.0.1:{port}", process, log_path)
 
     def up() -> bool:
@@ -114,8 +120,9 @@ async def end_offsets(bootstrap: str, topic: str = TOUCHPOINTS) -> dict[TopicPar
 
 
 def _consumer(bootstrap: str) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                            enable_auto_commit=False)  # fmt: skip
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+    )
 
 
 async def _stable_end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[TopicPartition, int]:
@@ -139,7 +146,9 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     return [TopicPartition(topic, p) for p in sorted(ids)]
 
 
-async def read_since(bootstrap: str, since: dict[TopicPartition, int], topic: str = TOUCHPOINTS) -> list[Any]:
+async def read_since(
+    bootstrap: str, since: dict[TopicPartition, int], topic: str = TOUCHPOINTS
+) -> list[Any]:
     """Every committed record written after ``since`` (offsets taken before the action)."""
     consumer = _consumer(bootstrap)
     await consumer.start()

@@ -34,4 +34,6 @@ class IngestError(Exception):
 
 
 def json_response(body: object, status: int, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers=dict(headers or {}), media_type="application/json")
+    return Response(
+        orjson.dumps(body), status, headers=dict(headers or {}), media_type="application/json"
+    )

@@ -56,7 +56,9 @@ def decode_events(body: bytes, max_events: int) -> list[object]:
     if isinstance(parsed, dict):
         return [parsed]
     if not isinstance(parsed, list):
-        raise IngestError(400, "invalid_json", "send a JSON object (one event) or an array (a batch)")
+        raise IngestError(
+            400, "invalid_json", "send a JSON object (one event) or an array (a batch)"
+        )
     if not parsed:
         raise IngestError(400, "empty_batch", "the batch is empty")
     if len(parsed) > max_events:

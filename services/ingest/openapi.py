@@ -53,7 +53,9 @@ def _error(description: str) -> dict[str, Any]:
 
 
 EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Durable in Kafka (acks=all): accepted event ids, and which were duplicates"},
+    202: {
+        "description": "Durable in Kafka (acks=all): accepted event ids, and which were duplicates"
+    },
     400: _error("The body is not JSON, not an event or array, or empty"),
     401: _error("Missing, unknown or revoked API key"),
     403: _error("The key is for another tenant, or may not publish this type"),

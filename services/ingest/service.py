@@ -78,7 +78,9 @@ class IngestService:
             )
         return [r for r in results if isinstance(r, PreparedEvent)]
 
-    def _split_duplicates(self, prepared: list[PreparedEvent]) -> tuple[list[PreparedEvent], list[str]]:
+    def _split_duplicates(
+        self, prepared: list[PreparedEvent]
+    ) -> tuple[list[PreparedEvent], list[str]]:
         fresh: list[PreparedEvent] = []
         duplicates: list[str] = []
         seen: set[str] = set()

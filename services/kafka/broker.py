@@ -50,7 +50,9 @@ class BrokerStatus:
         if self.listening:
             return f"a broker is listening at {self.bootstrap} (not started from this data dir)"
         if self.managed:
-            return f"starting or unresponsive (pid {self.pid}), nothing listening at {self.bootstrap}"
+            return (
+                f"starting or unresponsive (pid {self.pid}), nothing listening at {self.bootstrap}"
+            )
         return f"stopped (nothing listening at {self.bootstrap})"
 
 
@@ -73,10 +75,16 @@ def ensure_jars(settings: Settings) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     cmd = [
-        "mvn", "-B", "-q", "-f", str(POM), "dependency:copy-dependencies",
-        "-DincludeScope=runtime", f"-DoutputDirectory={staging.resolve()}",
+        "mvn",
+        "-B",
+        "-q",
+        "-f",
+        str(POM),
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging.resolve()}",
         f"-Dkafka.version={KAFKA_VERSION}",
-    ]  # fmt: skip
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BrokerError(f"mvn failed to fetch Kafka {KAFKA_VERSION}:\n{done.stdout}{done.stderr}")
@@ -97,7 +105,9 @@ class LocalKafkaBroker:
 
     def status(self) -> BrokerStatus:
         s = self.settings
-        return BrokerStatus(port_open(s.kafka_host, s.kafka_port), self._live_pid(), s.kafka_bootstrap)
+        return BrokerStatus(
+            port_open(s.kafka_host, s.kafka_port), self._live_pid(), s.kafka_bootstrap
+        )
 
     def start(self, timeout: float = 90.0) -> BrokerStatus:
         """Start the broker unless one already listens; wait until it accepts connections."""
@@ -173,17 +183,32 @@ class LocalKafkaBroker:
     def _java(self, libs: Path, main: str, *args: str) -> list[str]:
         heap = self.settings.kafka_heap
         return [
-            "java", f"-Xmx{heap}", f"-Xms{heap}", "-server", "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
+            "java",
+            f"-Xmx{heap}",
+            f"-Xms{heap}",
+            "-server",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
             f"-Dlog4j.configuration=file:{self.dir / 'log4j.properties'}",
-            f"-Dkafka.logs.dir={self.dir}", "-cp", f"{libs}/*", main, *args,
-        ]  # fmt: skip
+            f"-Dkafka.logs.dir={self.dir}",
+            "-cp",
+            f"{libs}/*",
+            main,
+            *args,
+        ]
 
     def _format(self, libs: Path) -> None:
         cmd = self._java(
-            libs, "kafka.tools.StorageTool", "format", "-t", CLUSTER_ID,
-            "-c", str(self.dir / "server.properties"), "--ignore-formatted",
-        )  # fmt: skip
+            libs,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            CLUSTER_ID,
+            "-c",
+            str(self.dir / "server.properties"),
+            "--ignore-formatted",
+        )
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BrokerError(f"formatting the KRaft log dir failed:\n{done.stdout}{done.stderr}")
@@ -191,10 +216,14 @@ class LocalKafkaBroker:
     def _spawn(self, libs: Path) -> None:
         cmd = self._java(libs, "kafka.Kafka", str(self.dir / "server.properties"))
         with self.log_file.open("ab") as out:
-            proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=self.dir,
-            )  # fmt: skip
+            proc = subprocess.Popen(
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.dir,
+            )
         self.pid_file.write_text(str(proc.pid))
 
     def _wait_listening(self, timeout: float) -> BrokerStatus:
@@ -204,10 +233,16 @@ class LocalKafkaBroker:
             if current.listening:
                 return current
             if not current.managed:
-                tail = self.log_file.read_text(errors="replace")[-3000:] if self.log_file.exists() else ""
+                tail = (
+                    self.log_file.read_text(errors="replace")[-3000:]
+                    if self.log_file.exists()
+                    else ""
+                )
                 raise BrokerError(f"the broker exited during start-up; its log ends with:\n{tail}")
             time.sleep(0.2)
-        raise BrokerError(f"the broker did not listen at {self.settings.kafka_bootstrap} in {timeout}s")
+        raise BrokerError(
+            f"the broker did not listen at {self.settings.kafka_bootstrap} in {timeout}s"
+        )
 
 
 def _alive(pid: int) -> bool:

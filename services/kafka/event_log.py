@@ -131,7 +131,9 @@ class KafkaEventLog(EventLog):
     def _take_group(self) -> list[_Waiting]:
         group: list[_Waiting] = []
         count = 0
-        while self._waiting and (not group or count + len(self._waiting[0].records) <= self.max_records):
+        while self._waiting and (
+            not group or count + len(self._waiting[0].records) <= self.max_records
+        ):
             waiting = self._waiting.pop(0)
             count += len(waiting.records)
             group.append(waiting)
@@ -167,7 +169,9 @@ class KafkaEventLog(EventLog):
         sends = []
         for waiting in group:
             for r in waiting.records:
-                sends.append(await producer.send(self.topic, r.value, r.key, headers=list(r.headers)))
+                sends.append(
+                    await producer.send(self.topic, r.value, r.key, headers=list(r.headers))
+                )
         await producer.commit_transaction()
         for sent in sends:
             sent.result()  # commit succeeded, so every send did; surface anything odd

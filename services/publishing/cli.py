@@ -10,16 +10,28 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from services.publishing.file_publish import PublishFailed, PublishSummary, publish_http, publish_kafka, read_ndjson
+from services.publishing.file_publish import (
+    PublishFailed,
+    PublishSummary,
+    publish_http,
+    publish_kafka,
+    read_ndjson,
+)
 from services.settings import Settings
 
 
 def add_publish_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cmd = sub.add_parser("publish", help="send an NDJSON file of events (HTTP API or straight to Kafka)")
+    cmd = sub.add_parser(
+        "publish", help="send an NDJSON file of events (HTTP API or straight to Kafka)"
+    )
     cmd.add_argument("file", type=Path)
-    cmd.add_argument("--kafka", action="store_true", help="write straight to Kafka with the Publisher")
+    cmd.add_argument(
+        "--kafka", action="store_true", help="write straight to Kafka with the Publisher"
+    )
     cmd.add_argument("--tenant", help="with --kafka: the tenant the events belong to")
-    cmd.add_argument("--url", help="API base URL (default http://TOUCHLINE_HTTP_HOST:TOUCHLINE_HTTP_PORT)")
+    cmd.add_argument(
+        "--url", help="API base URL (default http://TOUCHLINE_HTTP_HOST:TOUCHLINE_HTTP_PORT)"
+    )
     cmd.add_argument("--key", help="publisher API key (default $TOUCHLINE_API_KEY)")
     cmd.add_argument("--batch", type=int, default=500)
     cmd.set_defaults(handler=run_publish)
@@ -38,8 +50,17 @@ def run_publish(args: argparse.Namespace, settings: Settings) -> int:
                 if not args.tenant:
                     print("publish: --kafka needs --tenant", file=sys.stderr)
                     return 2
-                asyncio.run(publish_kafka(lines, settings.kafka_bootstrap, args.tenant,
-                                          settings.default_phone_region, summary, args.batch, progress))  # fmt: skip
+                asyncio.run(
+                    publish_kafka(
+                        lines,
+                        settings.kafka_bootstrap,
+                        args.tenant,
+                        settings.default_phone_region,
+                        summary,
+                        args.batch,
+                        progress,
+                    )
+                )
             else:
                 key = args.key or os.environ.get("TOUCHLINE_API_KEY")
                 if not key:

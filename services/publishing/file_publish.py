@@ -36,7 +36,10 @@ class PublishSummary:
     failed: str | None = None
 
     def report(self, out: TextIO, limit: int = 20) -> None:
-        print(f"accepted {self.accepted} (of which {self.duplicates} duplicates), rejected {len(self.rejected)}", file=out)
+        print(
+            f"accepted {self.accepted} (of which {self.duplicates} duplicates), rejected {len(self.rejected)}",
+            file=out,
+        )
         for number, reason in self.rejected[:limit]:
             print(f"  line {number}: {reason}", file=out)
         if len(self.rejected) > limit:
@@ -107,21 +110,37 @@ class HttpSender:
         raise PublishFailed(f"gave up after {self.retries} tries: {reason}")
 
     @staticmethod
-    def _drop_refused(chunk: list[Line], response: httpx.Response, summary: PublishSummary) -> list[Line]:
-        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+    def _drop_refused(
+        chunk: list[Line], response: httpx.Response, summary: PublishSummary
+    ) -> list[Line]:
+        body = (
+            response.json()
+            if response.headers.get("content-type", "").startswith("application/json")
+            else {}
+        )
         per_event = [e for e in body.get("errors", []) if "index" in e]
         if response.status_code not in (403, 422) or not per_event:
-            raise PublishFailed(f"HTTP {response.status_code}: {body.get('message', response.text[:200])}")
+            raise PublishFailed(
+                f"HTTP {response.status_code}: {body.get('message', response.text[:200])}"
+            )
         reasons: dict[int, list[str]] = {}
         for error in per_event:
-            reasons.setdefault(error["index"], []).append(f"{error['pointer'] or '/'}: {error['message']}")
+            reasons.setdefault(error["index"], []).append(
+                f"{error['pointer'] or '/'}: {error['message']}"
+            )
         for index, why in sorted(reasons.items()):
             summary.rejected.append((chunk[index].number, "; ".join(why)))
         return [line for i, line in enumerate(chunk) if i not in reasons]
 
 
-async def publish_http(lines: Iterable[Line], url: str, key: str, summary: PublishSummary,
-                       batch: int = 500, progress: Any = None) -> None:  # fmt: skip
+async def publish_http(
+    lines: Iterable[Line],
+    url: str,
+    key: str,
+    summary: PublishSummary,
+    batch: int = 500,
+    progress: Any = None,
+) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
         sender = HttpSender(client, key)
         for chunk in chunked(lines, batch):
@@ -130,8 +149,15 @@ async def publish_http(lines: Iterable[Line], url: str, key: str, summary: Publi
                 progress.update(len(chunk))
 
 
-async def publish_kafka(lines: Iterable[Line], bootstrap: str, tenant: str, region: str,
-                        summary: PublishSummary, batch: int = 500, progress: Any = None) -> None:  # fmt: skip
+async def publish_kafka(
+    lines: Iterable[Line],
+    bootstrap: str,
+    tenant: str,
+    region: str,
+    summary: PublishSummary,
+    batch: int = 500,
+    progress: Any = None,
+) -> None:
     async with Publisher(bootstrap, tenant, default_region=region) as publisher:
         for chunk in chunked(lines, batch):
             good = []

@@ -13,13 +13,21 @@ import orjson
 from tqdm import tqdm
 
 from events.timestamps import TimestampError, parse_instant
-from services.publishing.file_publish import Line, PublishFailed, PublishSummary, publish_http, publish_kafka
+from services.publishing.file_publish import (
+    Line,
+    PublishFailed,
+    PublishSummary,
+    publish_http,
+    publish_kafka,
+)
 from services.settings import Settings
 from services.simulator.simulation import SimulationConfig, simulate
 
 
 def add_simulate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    cmd = sub.add_parser("simulate", help="generate omnichannel customer journeys as NDJSON envelopes")
+    cmd = sub.add_parser(
+        "simulate", help="generate omnichannel customer journeys as NDJSON envelopes"
+    )
     cmd.add_argument("--customers", type=int, default=100)
     cmd.add_argument("--seed", type=int, default=1)
     cmd.add_argument("--days", type=int, default=90, help="length of the history")
@@ -30,8 +38,12 @@ def add_simulate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
     cmd.add_argument("--late-rate", type=float, default=0.01)
     cmd.add_argument("--invalid-rate", type=float, default=0.01)
     cmd.add_argument("--out", type=Path, help="write here instead of stdout")
-    cmd.add_argument("--truth", type=Path, help="write the person behind each identifier here (NDJSON)")
-    cmd.add_argument("--publish", action="store_true", help="send through the HTTP API instead of writing")
+    cmd.add_argument(
+        "--truth", type=Path, help="write the person behind each identifier here (NDJSON)"
+    )
+    cmd.add_argument(
+        "--publish", action="store_true", help="send through the HTTP API instead of writing"
+    )
     cmd.add_argument("--kafka", action="store_true", help="with --publish: straight to Kafka")
     cmd.add_argument("--url", help="API base URL for --publish")
     cmd.add_argument("--key", help="publisher key for --publish (default $TOUCHLINE_API_KEY)")
@@ -52,15 +64,23 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"simulate: --end: {exc}", file=sys.stderr)
         return 2
     config = SimulationConfig(
-        customers=args.customers, seed=args.seed, days=args.days, tenant=args.tenant,
-        duplicate_rate=args.duplicate_rate, disorder_rate=args.disorder_rate,
-        late_rate=args.late_rate, invalid_rate=args.invalid_rate,
-    )  # fmt: skip
+        customers=args.customers,
+        seed=args.seed,
+        days=args.days,
+        tenant=args.tenant,
+        duplicate_rate=args.duplicate_rate,
+        disorder_rate=args.disorder_rate,
+        late_rate=args.late_rate,
+        invalid_rate=args.invalid_rate,
+    )
     sim = simulate(config, end)
     if args.truth:
         args.truth.write_bytes(b"".join(orjson.dumps(t) + b"\n" for t in sim.truth()))
     stats = ", ".join(f"{k} {v}" for k, v in sorted(sim.stats.items()))
-    print(f"simulate: {len(sim.events)} events for {len(sim.people)} people ({stats})", file=sys.stderr)
+    print(
+        f"simulate: {len(sim.events)} events for {len(sim.people)} people ({stats})",
+        file=sys.stderr,
+    )
     if args.publish:
         return _publish(args, settings, sim.events)
     data = b"".join(orjson.dumps(e) + b"\n" for e in sim.events)
@@ -78,8 +98,16 @@ def _publish(args: argparse.Namespace, settings: Settings, events: list[dict[str
     with tqdm(total=len(lines), unit="ev", file=sys.stderr, disable=None) as progress:
         try:
             if args.kafka:
-                asyncio.run(publish_kafka(lines, settings.kafka_bootstrap, args.tenant,
-                                          settings.default_phone_region, summary, progress=progress))  # fmt: skip
+                asyncio.run(
+                    publish_kafka(
+                        lines,
+                        settings.kafka_bootstrap,
+                        args.tenant,
+                        settings.default_phone_region,
+                        summary,
+                        progress=progress,
+                    )
+                )
             else:
                 key = args.key or os.environ.get("TOUCHLINE_API_KEY")
                 if not key:

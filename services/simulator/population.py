@@ -10,10 +10,46 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-GIVEN = ["Yuki", "Haruto", "Aoi", "Sota", "Mei", "Ren", "Hina", "Kaito", "Emma", "Liam",
-         "Olivia", "Noah", "Ava", "Lucas", "Mia", "Ethan", "Sofia", "Mateo", "Chloe", "Leo"]  # fmt: skip
-FAMILY = ["Sato", "Suzuki", "Takahashi", "Tanaka", "Watanabe", "Ito", "Yamamoto", "Nakamura",
-          "Smith", "Johnson", "Garcia", "Miller", "Davis", "Lopez", "Wilson", "Clark"]  # fmt: skip
+GIVEN = [
+    "Yuki",
+    "Haruto",
+    "Aoi",
+    "Sota",
+    "Mei",
+    "Ren",
+    "Hina",
+    "Kaito",
+    "Emma",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "Lucas",
+    "Mia",
+    "Ethan",
+    "Sofia",
+    "Mateo",
+    "Chloe",
+    "Leo",
+]
+FAMILY = [
+    "Sato",
+    "Suzuki",
+    "Takahashi",
+    "Tanaka",
+    "Watanabe",
+    "Ito",
+    "Yamamoto",
+    "Nakamura",
+    "Smith",
+    "Johnson",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Lopez",
+    "Wilson",
+    "Clark",
+]
 DOMAINS = ["example.com", "mail.example.org", "example.net", "inbox.example.jp"]
 AREA_CODES = ["212", "415", "646", "312", "617", "206", "512", "303", "718", "213"]
 NETWORKS = ["x", "instagram", "line"]
@@ -43,8 +79,11 @@ class Person:
 
     def identities(self) -> dict[str, str]:
         ids = {"email": self.email, "phone": self.phone, "device_id": self.device_id}
-        for kind, value in (("loyalty_id", self.loyalty_id), ("customer_ref", self.customer_ref),
-                            ("social", self.social)):  # fmt: skip
+        for kind, value in (
+            ("loyalty_id", self.loyalty_id),
+            ("customer_ref", self.customer_ref),
+            ("social", self.social),
+        ):
             if value:
                 ids[kind] = value
         return ids
@@ -63,7 +102,9 @@ def make_person(index: int, rng: random.Random) -> Person:
         phone=f"+1{area}{exchange:03d}{line:04d}",
         loyalty_id=f"L{100000 + index}" if rng.random() < 0.6 else None,
         customer_ref=f"crm-{index:07d}" if rng.random() < 0.6 else None,
-        social=f"{rng.choice(NETWORKS)}:{given.lower()}_{family.lower()}{index}" if rng.random() < 0.35 else None,
+        social=f"{rng.choice(NETWORKS)}:{given.lower()}_{family.lower()}{index}"
+        if rng.random() < 0.35
+        else None,
         device_id=f"dev-{rng.getrandbits(48):012x}",
         home_store=f"store-{rng.randint(1, 12):02d}",
         complainer=rng.random() < 0.12,
@@ -78,8 +119,14 @@ def make_population(count: int, rng: random.Random) -> list[Person]:
 def messy_phone(e164: str, rng: random.Random) -> str:
     """The same US number as people and systems actually type it."""
     d = e164[2:]
-    forms = [e164, f"({d[:3]}) {d[3:6]}-{d[6:]}", f"{d[:3]}-{d[3:6]}-{d[6:]}",
-             f"{d[:3]}.{d[3:6]}.{d[6:]}", f"+1 {d[:3]} {d[3:6]} {d[6:]}", d]  # fmt: skip
+    forms = [
+        e164,
+        f"({d[:3]}) {d[3:6]}-{d[6:]}",
+        f"{d[:3]}-{d[3:6]}-{d[6:]}",
+        f"{d[:3]}.{d[3:6]}.{d[6:]}",
+        f"+1 {d[:3]} {d[3:6]} {d[6:]}",
+        d,
+    ]
     return rng.choice(forms)
 
 

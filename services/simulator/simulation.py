@@ -8,8 +8,8 @@ seed and end time the output is byte-for-byte the same.
 from __future__ import annotations
 
 import copy
-import uuid
 import random
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,13 +76,17 @@ def simulate(config: SimulationConfig, end: datetime) -> Simulation:
 
 def live_events(journeys: Journeys, person: Person, now: datetime) -> list[Event]:
     """What one person does around ``now`` (demo traffic); nothing dated in the future."""
-    activity = journeys.rng.choice([journeys.call, journeys.chat, journeys.web_session, journeys.store_trip])
+    activity = journeys.rng.choice(
+        [journeys.call, journeys.chat, journeys.web_session, journeys.store_trip]
+    )
     events = activity(person, now - timedelta(minutes=journeys.rng.randint(1, 10)))
     cutoff = format_instant(now)
     return [e for e in events if e["occurred_at"] <= cutoff]
 
 
-def _with_anomalies(events: list[Event], cfg: SimulationConfig, rng: random.Random, stats: Counter[str]) -> list[Event]:
+def _with_anomalies(
+    events: list[Event], cfg: SimulationConfig, rng: random.Random, stats: Counter[str]
+) -> list[Event]:
     stream: list[Event] = list(events)
     late: list[Event] = []
     for i in range(len(stream)):

@@ -27,9 +27,16 @@ def test_up_runs_broker_api_and_demo_traffic(tmp_path: Path) -> None:
     )
     log = tmp_path / "up.log"
     with log.open("wb") as out:
-        up = subprocess.Popen([TOUCHLINE, "up", "--demo-customers", "15"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        up = subprocess.Popen(
+            [TOUCHLINE, "up", "--demo-customers", "15"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        wait_until(lambda: "demo history:" in log.read_text(), 120, "the demo history to be published", 0.5)
+        wait_until(
+            lambda: "demo history:" in log.read_text(), 120, "the demo history to be published", 0.5
+        )
         key = re.search(r"demo publisher key for tenant 'demo': (\S+)", log.read_text())
         assert key, log.read_text()
         url = f"http://127.0.0.1:{http_port}"
@@ -38,7 +45,9 @@ def test_up_runs_broker_api_and_demo_traffic(tmp_path: Path) -> None:
         event = samples.call_completed()
         accepted = httpx.post(f"{url}/v1/events", json=event, headers=headers)
         assert accepted.status_code == 202, accepted.text
-        refused = httpx.post(f"{url}/v1/events", json=samples.without(event, "payload", "call_id"), headers=headers)
+        refused = httpx.post(
+            f"{url}/v1/events", json=samples.without(event, "payload", "call_id"), headers=headers
+        )
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["pointer"] == "/payload/call_id"
 

@@ -17,7 +17,16 @@ from services.kafka.broker import LocalKafkaBroker
 from services.kafka.topics import ensure_topics
 from services.settings import Settings
 from tests import samples
-from tests.support import JAR_CACHE, ApiServer, base_env, end_offsets, free_port, read_since, start_api, wait_until
+from tests.support import (
+    JAR_CACHE,
+    ApiServer,
+    base_env,
+    end_offsets,
+    free_port,
+    read_since,
+    start_api,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +50,14 @@ def own_broker(tmp_path: Path) -> Iterator[LocalKafkaBroker]:
 
 
 def post(api: ApiServer, key: str, body: object) -> httpx.Response:
-    return httpx.post(api.url + "/v1/events", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    return httpx.post(
+        api.url + "/v1/events", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
 
 
-def test_broker_down_gives_503_and_writes_nothing_then_recovers(own_broker: LocalKafkaBroker, tmp_path: Path) -> None:
+def test_broker_down_gives_503_and_writes_nothing_then_recovers(
+    own_broker: LocalKafkaBroker, tmp_path: Path
+) -> None:
     bootstrap = own_broker.settings.kafka_bootstrap
     api = start_api(base_env(bootstrap, TOUCHLINE_KAFKA_ACK_TIMEOUT_MS="3000"), tmp_path / "api")
     try:
@@ -63,11 +76,21 @@ def test_broker_down_gives_503_and_writes_nothing_then_recovers(own_broker: Loca
 
         own_broker.start()
         after = samples.batch(5)
-        wait_until(lambda: post(api, key, after).status_code == 202, 60, "ingest to accept again", 1.0)
+        wait_until(
+            lambda: post(api, key, after).status_code == 202, 60, "ingest to accept again", 1.0
+        )
 
-        written = [orjson.loads(r.value)["event_id"] for r in asyncio.run(read_since(bootstrap, since))]
-        names = {e["event_id"]: n for n, batch in (("before", before), ("refused", refused), ("after", after)) for e in batch}
-        assert sorted(written) == sorted(e["event_id"] for e in before + after), [names.get(w) for w in written]
+        written = [
+            orjson.loads(r.value)["event_id"] for r in asyncio.run(read_since(bootstrap, since))
+        ]
+        names = {
+            e["event_id"]: n
+            for n, batch in (("before", before), ("refused", refused), ("after", after))
+            for e in batch
+        }
+        assert sorted(written) == sorted(e["event_id"] for e in before + after), [
+            names.get(w) for w in written
+        ]
         assert httpx.get(api.url + "/healthz").status_code == 200
     finally:
         api.stop()

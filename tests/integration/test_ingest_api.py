@@ -20,7 +20,9 @@ pytestmark = pytest.mark.integration
 class Client:
     """Posts to the API as one tenant and reads back what reached the log."""
 
-    def __init__(self, api: ApiServer, bootstrap: str, tenant: str | None = None, key: str | None = None) -> None:
+    def __init__(
+        self, api: ApiServer, bootstrap: str, tenant: str | None = None, key: str | None = None
+    ) -> None:
         self.api = api
         self.bootstrap = bootstrap
         self.tenant = tenant or random_tenant()
@@ -95,9 +97,21 @@ def test_invalid_json_is_400_with_position(client: Client) -> None:
 @pytest.mark.parametrize(
     ("event", "pointer"),
     [
-        (samples.call_completed(payload={"call_id": "c", "direction": "inbound", "duration_s": "long",
-                                         "disposition": "resolved"}), "/payload/duration_s"),  # fmt: skip
-        (samples.without(samples.call_completed(), "payload", "disposition"), "/payload/disposition"),
+        (
+            samples.call_completed(
+                payload={
+                    "call_id": "c",
+                    "direction": "inbound",
+                    "duration_s": "long",
+                    "disposition": "resolved",
+                }
+            ),
+            "/payload/duration_s",
+        ),
+        (
+            samples.without(samples.call_completed(), "payload", "disposition"),
+            "/payload/disposition",
+        ),
         (samples.call_completed(type="fax.received"), "/type"),
         (samples.call_completed(schema_version=7), "/schema_version"),
         (samples.call_completed(identities={"phone": "12"}), "/identities/phone"),
@@ -106,7 +120,9 @@ def test_invalid_json_is_400_with_position(client: Client) -> None:
         (samples.call_completed(surprise=1), "/surprise"),
     ],
 )
-def test_schema_violations_are_422_naming_the_field(client: Client, event: dict[str, Any], pointer: str) -> None:
+def test_schema_violations_are_422_naming_the_field(
+    client: Client, event: dict[str, Any], pointer: str
+) -> None:
     response = client.post(event)
     assert response.status_code == 422, response.text
     errors = response.json()["errors"]
@@ -121,7 +137,10 @@ def test_batch_with_one_invalid_event_writes_nothing(client: Client) -> None:
     response = client.post(events)
     assert response.status_code == 422
     body = response.json()
-    assert {(e["index"], e["pointer"]) for e in body["errors"]} >= {(13, "/payload/direction"), (17, "/type")}
+    assert {(e["index"], e["pointer"]) for e in body["errors"]} >= {
+        (13, "/payload/direction"),
+        (17, "/type"),
+    }
     assert "nothing was written" in body["message"]
     assert client.written() == []
 
@@ -144,7 +163,9 @@ def test_too_many_bytes_is_413(client: Client) -> None:
 @pytest.mark.parametrize("header", [None, "Bearer", "Basic abc", "Bearer tlp_not-a-real-key"])
 def test_missing_or_unknown_key_is_401(client: Client, header: str | None) -> None:
     headers = {"Authorization": header} if header else {}
-    response = httpx.post(client.api.url + "/v1/events", json=samples.call_completed(), headers=headers)
+    response = httpx.post(
+        client.api.url + "/v1/events", json=samples.call_completed(), headers=headers
+    )
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert client.written() == []
@@ -175,7 +196,9 @@ def test_type_outside_the_keys_scope_is_403(api: ApiServer, kafka_bootstrap: str
     assert client.post(samples.chat_message()).status_code == 202
     response = client.post([samples.chat_message(), samples.call_completed()])
     assert response.status_code == 403
-    assert response.json()["errors"] == [{"index": 1, "pointer": "/type", "message": "this key may publish only: chat.*"}]
+    assert response.json()["errors"] == [
+        {"index": 1, "pointer": "/type", "message": "this key may publish only: chat.*"}
+    ]
     assert len(client.written()) == 1
 
 

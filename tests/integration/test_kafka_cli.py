@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -13,7 +12,9 @@ from tests.support import ApiServer, cli
 pytestmark = pytest.mark.integration
 
 
-def test_status_and_second_start_find_the_running_broker(api: ApiServer, kafka_bootstrap: str) -> None:
+def test_status_and_second_start_find_the_running_broker(
+    api: ApiServer, kafka_bootstrap: str
+) -> None:
     status = cli(api.env, "kafka", "status")
     assert f"at {kafka_bootstrap}" in status.stdout
     start = cli(api.env, "kafka", "start")
@@ -32,12 +33,12 @@ async def test_touchpoints_topic_never_expires_and_has_partitions(kafka_bootstra
     await admin.start()
     try:
         [described] = await admin.describe_topics([TOUCHPOINTS])
-        configs = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, TOUCHPOINTS)])
+        configs = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, TOUCHPOINTS)]
+        )
     finally:
         await admin.close()
     assert len(described["partitions"]) == 12
     entries = {c[0]: c[1] for c in configs[0].resources[0][4]}
     assert entries["retention.ms"] == "-1"
     assert entries["retention.bytes"] == "-1"
-
-

@@ -43,24 +43,37 @@ async def test_publisher_refuses_the_batch_before_sending_anything(kafka_bootstr
     assert await read_since(kafka_bootstrap, since) == []
 
 
-def test_publish_file_over_http_accounts_for_every_line(api: ApiServer, kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_publish_file_over_http_accounts_for_every_line(
+    api: ApiServer, kafka_bootstrap: str, tmp_path: Path
+) -> None:
     tenant = random_tenant()
-    sim = simulate(SimulationConfig(customers=40, seed=11, tenant=tenant), datetime(2026, 11, 1, tzinfo=UTC))
+    sim = simulate(
+        SimulationConfig(customers=40, seed=11, tenant=tenant), datetime(2026, 11, 1, tzinfo=UTC)
+    )
     path = tmp_path / "events.ndjson"
     lines = [orjson.dumps(e) for e in sim.events] + [b'{"not json']
     path.write_bytes(b"\n".join(lines) + b"\n")
     since = asyncio.run(end_offsets(kafka_bootstrap))
 
-    done = cli(api.env, "publish", str(path), "--key", api.key(tenant), "--url", api.url, "--batch", "200")
+    done = cli(
+        api.env, "publish", str(path), "--key", api.key(tenant), "--url", api.url, "--batch", "200"
+    )
 
     valid, dups, invalid = sim.stats["valid"], sim.stats["duplicates"], sim.stats["invalid"]
-    assert f"accepted {valid + dups} (of which {dups} duplicates), rejected {invalid + 1}" in done.stderr
+    assert (
+        f"accepted {valid + dups} (of which {dups} duplicates), rejected {invalid + 1}"
+        in done.stderr
+    )
     assert f"line {len(lines)}: invalid JSON" in done.stderr
-    written = [orjson.loads(r.value)["event_id"] for r in asyncio.run(read_since(kafka_bootstrap, since))]
+    written = [
+        orjson.loads(r.value)["event_id"] for r in asyncio.run(read_since(kafka_bootstrap, since))
+    ]
     assert len(written) == len(set(written)) == valid
 
 
-def test_publish_file_straight_to_kafka(kafka_bootstrap: str, api: ApiServer, tmp_path: Path) -> None:
+def test_publish_file_straight_to_kafka(
+    kafka_bootstrap: str, api: ApiServer, tmp_path: Path
+) -> None:
     tenant = random_tenant()
     path = tmp_path / "events.ndjson"
     events = samples.batch(12)

@@ -1,0 +1,41 @@
+# One entry point for developers and CI. `make up` runs the system, `make test` checks it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup up test lint typecheck unit integration bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## setup: Python packages in .venv and Kafka's jars from Maven Central
+setup: $(STAMP)
+	$(BIN)/python -m services.kafka.jars
+
+## up: broker, topics, API and demo traffic on the embedded default (Ctrl-C stops all)
+up: setup
+	$(BIN)/touchline up
+
+## test: lint, type check, then the whole suite against a real broker
+test: setup lint typecheck
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .touchline .pytest_cache .mypy_cache .ruff_cache

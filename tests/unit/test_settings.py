@@ -1,0 +1,35 @@
+"""One settings object reads the environment; bad values are refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.settings import Settings, SettingsError
+
+
+def test_defaults_are_the_embedded_single_machine_mode() -> None:
+    s = Settings.from_env({})
+    assert (s.kafka_bootstrap, s.http_host, s.http_port) == ("127.0.0.1:9092", "127.0.0.1", 8000)
+    assert s.data_dir == Path(".touchline")
+    assert s.clickhouse_url.startswith("chdb:///")
+    assert s.max_batch_events == 1000 and s.max_body_bytes == 1_048_576
+
+
+def test_variables_override_defaults() -> None:
+    s = Settings.from_env(
+        {"TOUCHLINE_KAFKA_BOOTSTRAP": "10.0.0.5:19092", "TOUCHLINE_HTTP_PORT": "9000",
+         "TOUCHLINE_DATA_DIR": "/srv/tl", "TOUCHLINE_DEFAULT_PHONE_REGION": "jp"}
+    )  # fmt: skip
+    assert (s.kafka_host, s.kafka_port, s.http_port) == ("10.0.0.5", 19092, 9000)
+    assert s.cache_dir == Path("/srv/tl/cache")
+    assert s.default_phone_region == "JP"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("TOUCHLINE_HTTP_PORT", "eighty"), ("TOUCHLINE_MAX_BATCH_EVENTS", "0")]
+)
+def test_bad_values_are_named(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})

@@ -1,0 +1,74 @@
+"""Schema validation names every failing field by JSON pointer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from events.catalog import load_catalog
+from events.validation import SchemaValidator
+from tests import samples
+
+
+@pytest.fixture(scope="module")
+def validator() -> SchemaValidator:
+    return SchemaValidator(load_catalog())
+
+
+def pointers(validator: SchemaValidator, event: Any) -> list[str]:
+    return [p.pointer for p in validator.problems(event)]
+
+
+def test_valid_samples_pass(validator: SchemaValidator) -> None:
+    for event in samples.batch(3):
+        assert validator.problems(event) == []
+
+
+def test_every_problem_is_named_not_only_the_first(validator: SchemaValidator) -> None:
+    event = samples.call_completed(
+        payload={"direction": "sideways", "duration_s": "long", "disposition": "resolved", "x": 1}
+    )
+    assert pointers(validator, event) == [
+        "/payload/call_id",
+        "/payload/direction",
+        "/payload/duration_s",
+        "/payload/x",
+    ]
+
+
+def test_missing_and_unexpected_fields_point_at_the_field(validator: SchemaValidator) -> None:
+    event = samples.without(samples.chat_message(), "source")
+    event["colour"] = "blue"
+    assert pointers(validator, event) == ["/colour", "/source"]
+
+
+def test_unknown_type_and_version(validator: SchemaValidator) -> None:
+    unknown = validator.problems(samples.call_completed(type="fax.received"))
+    assert unknown[0].pointer == "/type" and "unknown event type" in unknown[0].message
+    version = validator.problems(samples.call_completed(schema_version=3))
+    assert version[0].pointer == "/schema_version" and "[1]" in version[0].message
+
+
+def test_unknown_type_still_reports_envelope_problems(validator: SchemaValidator) -> None:
+    event = samples.without(samples.call_completed(type="nope.x"), "occurred_at")
+    assert pointers(validator, event) == ["/type", "/occurred_at"]
+
+
+@pytest.mark.parametrize("value", [[], "text", 3, None, True])
+def test_non_objects_are_refused_as_a_whole(validator: SchemaValidator, value: Any) -> None:
+    [problem] = validator.problems(value)
+    assert problem.pointer == ""
+    assert "JSON object" in problem.message
+
+
+def test_pointer_escapes_slashes(validator: SchemaValidator) -> None:
+    event = samples.chat_message()
+    event["payload"]["a/b~c"] = 1
+    assert "/payload/a~1b~0c" in pointers(validator, event)
+
+
+def test_decimal_amounts_are_strings(validator: SchemaValidator) -> None:
+    event = samples.purchase_v1(schema_version=2)
+    event["payload"] = {"order_id": "o", "amount": 12.5, "currency": "USD", "items": [], "channel": "online"}
+    assert pointers(validator, event) == ["/payload/amount"]
