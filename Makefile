@@ -35,7 +35,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 bench: setup
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python -m bench.ingest
 
 clean:
 	rm -rf $(VENV) .touchline .pytest_cache .mypy_cache .ruff_cache

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from events.catalog import Catalog, load_catalog
 from events.identities import normalize_identities, primary_identity
 from events.problems import Problem
-from events.timestamps import TimestampError, format_instant, parse_instant
+from events.timestamps import TimestampError, format_instant, parse_check, parse_instant
 from events.touchpoint import encode
 from events.upcasting import upcast_payload
 from events.validation import SchemaValidator
@@ -25,15 +24,38 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 _OPTIONAL = ("correlation_id", "conversation_id")
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedEvent:
-    """A valid, normalized event and its Kafka record."""
+class PreparedEvent(NamedTuple):
+    """A valid, normalized event and its Kafka record (a NamedTuple: one is built per event)."""
 
     event_id: str
     tenant: str
     type: str
     key: bytes
     value: bytes
+
+
+class IntakeTime(NamedTuple):
+    """The ingest clock for one batch, formatted once rather than per event."""
+
+    received_at: str
+    horizon: str  # the latest acceptable occurred_at, in canonical form
+
+    @classmethod
+    def of(cls, now: datetime) -> IntakeTime:
+        return cls(format_instant(now), format_instant(now + MAX_CLOCK_SKEW))
+
+
+def _occurred_at(text: str, at: IntakeTime, problems: list[Problem]) -> str:
+    """Canonical UTC text; already-canonical input (the common case) skips the reformatting."""
+    canonical = len(text) == 24 and text[10] == "T" and text[19] == "." and text[23] == "Z"
+    try:
+        formatted = parse_check(text) if canonical else format_instant(parse_instant(text))
+    except TimestampError as exc:
+        problems.append(Problem("/occurred_at", str(exc)))
+        return ""
+    if formatted > at.horizon:  # canonical strings sort as the instants they denote
+        problems.append(Problem("/occurred_at", "is in the future (more than 15 min ahead)"))
+    return formatted
 
 
 class EventIntake:
@@ -48,37 +70,27 @@ class EventIntake:
         self, raws: list[object], tenant: str, now: datetime
     ) -> list[PreparedEvent | list[Problem]]:
         """Judge each event of a batch; all of them get the same ``received_at``."""
-        received_at = format_instant(now)
-        return [self.prepare(raw, tenant, now, received_at) for raw in raws]
+        at = IntakeTime.of(now)
+        return [self._prepare(raw, tenant, at) for raw in raws]
 
-    def prepare(
-        self, raw: object, tenant: str, now: datetime, received_at: str | None = None
-    ) -> PreparedEvent | list[Problem]:
+    def prepare(self, raw: object, tenant: str, now: datetime) -> PreparedEvent | list[Problem]:
         """Judge one event; ``tenant`` fills the envelope when the publisher left it out."""
+        return self._prepare(raw, tenant, IntakeTime.of(now))
+
+    def _prepare(self, raw: object, tenant: str, at: IntakeTime) -> PreparedEvent | list[Problem]:
         problems = self.validator.problems(raw)
         if problems:
             return problems
         assert isinstance(raw, dict)  # the validator guarantees it
         identities, problems = normalize_identities(raw["identities"], self.default_region)
-        occurred_at = self._occurred_at(raw["occurred_at"], now, problems)
+        occurred_at = _occurred_at(raw["occurred_at"], at, problems)
         channel = self._channel(raw, problems)
         if problems:
             return problems
-        received_at = received_at or format_instant(now)
-        event = self._envelope(raw, tenant, identities, occurred_at, channel, received_at)
+        event = self._envelope(raw, tenant, identities, occurred_at, channel, at.received_at)
         kind, value = primary_identity(identities)
         key = f"{event['tenant']}|{kind}:{value}".encode()
         return PreparedEvent(event["event_id"], event["tenant"], event["type"], key, encode(event))
-
-    def _occurred_at(self, text: str, now: datetime, problems: list[Problem]) -> str:
-        try:
-            instant = parse_instant(text)
-        except TimestampError as exc:
-            problems.append(Problem("/occurred_at", str(exc)))
-            return ""
-        if instant - now > MAX_CLOCK_SKEW:
-            problems.append(Problem("/occurred_at", "is in the future (more than 15 min ahead)"))
-        return format_instant(instant)
 
     def _channel(self, raw: Mapping[str, Any], problems: list[Problem]) -> str:
         event_type = self.catalog.types[raw["type"]]

@@ -23,6 +23,12 @@ def parse_instant(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def parse_check(canonical: str) -> str:
+    """Return text already in canonical form after checking it names a real instant."""
+    parse_instant(canonical)
+    return canonical
+
+
 def format_instant(value: datetime) -> str:
     """``2026-11-25T03:51:23.123Z``: truncated to milliseconds."""
     return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"

@@ -90,7 +90,12 @@ def _explain(error: jsonschema.ValidationError) -> list[Problem]:
         extra = [n for n in instance if n not in known]
         return [Problem(pointer(*base, n), "unexpected field (not in the schema)") for n in extra]
     if error.validator == "pattern" and "description" in error.schema:
-        return [Problem(pointer(*base), f"{_short(repr(instance), 80)} is not valid: {error.schema['description']}")]
+        return [
+            Problem(
+                pointer(*base),
+                f"{_short(repr(instance), 80)} is not valid: {error.schema['description']}",
+            )
+        ]
     if error.validator == "minProperties" and error.validator_value == 1:
         return [Problem(pointer(*base), "must not be empty")]
     return [Problem(pointer(*base), _short(error.message))]

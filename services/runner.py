@@ -7,7 +7,6 @@ import logging
 
 import uvicorn
 
-from services.ingest.app import create_app
 from services.kafka.topics import ensure_topics
 from services.settings import Settings
 
@@ -21,9 +20,10 @@ def serve_http(settings: Settings) -> None:
         asyncio.run(asyncio.wait_for(ensure_topics(settings), 10))
     except Exception as exc:  # the API still starts; /healthz and 503s tell the broker is down
         log.warning("could not ensure topics at %s: %s", settings.kafka_bootstrap, exc)
-    app = create_app(settings)
     uvicorn.run(
-        app,
+        "services.ingest.app:app_from_env",
+        factory=True,
+        workers=settings.http_workers,
         host=settings.http_host,
         port=settings.http_port,
         log_level="warning",

@@ -51,6 +51,7 @@ class Settings:
     kafka_partitions: int = 12
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_workers: int = 1
     data_dir: Path = Path(".touchline")
     cache_dir: Path = Path(".touchline/cache")
     clickhouse_url: str = ""
@@ -78,6 +79,7 @@ class Settings:
             kafka_partitions=_int(env, "TOUCHLINE_KAFKA_PARTITIONS", base.kafka_partitions, 1),
             http_host=_str(env, "TOUCHLINE_HTTP_HOST", base.http_host),
             http_port=_int(env, "TOUCHLINE_HTTP_PORT", base.http_port, 0),
+            http_workers=_int(env, "TOUCHLINE_HTTP_WORKERS", base.http_workers, 1),
             data_dir=data_dir,
             cache_dir=Path(_str(env, "TOUCHLINE_CACHE_DIR", str(data_dir / "cache"))),
             clickhouse_url=_str(

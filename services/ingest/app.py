@@ -25,6 +25,7 @@ from services.ingest.http import authenticate, decode_events, read_limited
 from services.ingest.openapi import EVENTS_REQUEST, EVENTS_RESPONSES
 from services.ingest.recent_ids import RecentIds
 from services.ingest.service import IngestService
+from services.ingest.worker_slot import claim_worker_slot
 from services.kafka.event_log import EventLog, KafkaEventLog
 from services.kafka.topics import TOUCHPOINTS
 from services.settings import Settings
@@ -43,15 +44,21 @@ class IngestDeps:
 
 
 def build_deps(settings: Settings) -> IngestDeps:
+    slot = claim_worker_slot(settings.data_dir, f"ingest-{settings.http_port}")
     event_log = KafkaEventLog(
         settings.kafka_bootstrap,
         TOUCHPOINTS,
-        transactional_id=f"touchline-ingest-{settings.ingest_instance_id}-{settings.http_port}",
+        transactional_id=f"touchline-ingest-{settings.ingest_instance_id}-{settings.http_port}-{slot}",
         ack_timeout_ms=settings.kafka_ack_timeout_ms,
     )
     intake = EventIntake(settings.default_phone_region)
     service = IngestService(intake, event_log, RecentIds(settings.dedup_cache_size))
     return IngestDeps(settings, SqliteKeyStore(settings.keys_db_path), event_log, service)
+
+
+def app_from_env() -> FastAPI:
+    """The factory uvicorn calls in each worker process."""
+    return create_app(Settings.from_env())
 
 
 def create_app(settings: Settings, deps: IngestDeps | None = None) -> FastAPI:

@@ -13,7 +13,8 @@ from events.timestamps import now_utc
 from services.auth.keys import ApiKey
 from services.ingest.errors import IngestError
 from services.ingest.recent_ids import RecentIds
-from services.kafka.event_log import EventLog, LogUnavailable, Record
+from services.kafka.event_log import EventLog, LogUnavailable
+from services.kafka.records import record_of
 
 RETRY_AFTER_S = 5
 
@@ -52,7 +53,7 @@ class IngestService:
         prepared = self._prepare(key, events)
         fresh, duplicates = self._split_duplicates(prepared)
         try:
-            await self.log.append([_record(e) for e in fresh])
+            await self.log.append([record_of(e) for e in fresh])
         except LogUnavailable as exc:
             raise IngestError(
                 503,
@@ -116,8 +117,3 @@ def _forbidden(key: ApiKey, event: dict[str, Any]) -> list[Problem]:
         allowed = ", ".join(key.types)
         problems.append(Problem("/type", f"this key may publish only: {allowed}"))
     return problems
-
-
-def _record(event: PreparedEvent) -> Record:
-    headers = (("tenant", event.tenant.encode()), ("type", event.type.encode()))
-    return Record(event.key, event.value, headers)

@@ -21,14 +21,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
+from services.kafka.batch_send import send_batched
+from services.kafka.records import Record
+
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    key: bytes
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class LogUnavailable(RuntimeError):
@@ -61,8 +57,60 @@ class _Waiting:
     done: asyncio.Future[None]
 
 
+class _Lane:
+    """One transactional producer; a log runs a few so commits overlap."""
+
+    def __init__(self, bootstrap: str, transactional_id: str, ack_timeout: float) -> None:
+        self.bootstrap = bootstrap
+        self.transactional_id = transactional_id
+        self.ack_timeout = ack_timeout
+        self.producer: AIOKafkaProducer | None = None
+
+    async def transaction(self, topic: str, records: list[Record]) -> None:
+        producer = await self.ensure_producer()
+        await producer.begin_transaction()
+        sends = await send_batched(producer, topic, records)
+        await producer.commit_transaction()
+        for sent in sends:
+            sent.result()  # commit succeeded, so every send did; surface anything odd
+
+    async def ensure_producer(self) -> AIOKafkaProducer:
+        if self.producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                transactional_id=self.transactional_id,
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=0,
+                max_batch_size=512 * 1024,
+                request_timeout_ms=max(1000, int(self.ack_timeout * 1000)),
+                transaction_timeout_ms=15_000,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                await _kill(producer)
+                raise
+            self.producer = producer
+        return self.producer
+
+    async def drop_producer(self, graceful: bool = True) -> None:
+        producer, self.producer = self.producer, None
+        if producer is None:
+            return
+        if graceful:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5.0)
+        await _kill(producer)
+
+
 class KafkaEventLog(EventLog):
-    """Appends to one topic with a transactional, idempotent (acks=all) aiokafka producer."""
+    """Appends to one topic with transactional, idempotent (acks=all) aiokafka producers.
+
+    ``lanes`` producers (transactional ids ``<id>-0``, ``<id>-1``, ...) commit
+    in turn: while one waits for the broker to commit, the next gathers the
+    requests that arrived meanwhile, so CPU work and broker round trips overlap.
+    """
 
     def __init__(
         self,
@@ -72,36 +120,43 @@ class KafkaEventLog(EventLog):
         ack_timeout_ms: int = 5000,
         max_records_per_transaction: int = 20_000,
         retry_interval_s: float = 1.0,
+        lanes: int = 2,
     ) -> None:
-        self.bootstrap = bootstrap
         self.topic = topic
-        self.transactional_id = transactional_id
         self.ack_timeout = ack_timeout_ms / 1000
         self.max_records = max_records_per_transaction
         self.retry_interval = retry_interval_s
-        self._producer: AIOKafkaProducer | None = None
+        self._lanes = [
+            _Lane(bootstrap, f"{transactional_id}-{i}", self.ack_timeout) for i in range(lanes)
+        ]
         self._waiting: list[_Waiting] = []
         self._wakeup = asyncio.Event()
-        self._committer: asyncio.Task[None] | None = None
+        self._committers: list[asyncio.Task[None]] = []
         self._last_failure = 0.0
         self._last_error = ""
 
     async def start(self) -> None:
-        self._committer = asyncio.create_task(self._commit_forever(), name="event-log-committer")
+        self._committers = [
+            asyncio.create_task(
+                self._commit_forever(lane), name=f"event-log-{lane.transactional_id}"
+            )
+            for lane in self._lanes
+        ]
 
     async def stop(self) -> None:
-        if self._committer is not None:
-            self._committer.cancel()
+        for task in self._committers:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._committer
+                await task
         for waiting in self._take_all():
             _fail(waiting, LogUnavailable("the service is shutting down"))
-        await self._drop_producer()
+        for lane in self._lanes:
+            await lane.drop_producer()
 
     async def append(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        if self._committer is None or self._committer.done():
+        if not self._committers or all(task.done() for task in self._committers):
             raise LogUnavailable("the event log is not running")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(records, done))
@@ -109,24 +164,25 @@ class KafkaEventLog(EventLog):
         await done
 
     async def reachable(self) -> bool:
+        lane = self._lanes[0]
         try:
-            producer = await asyncio.wait_for(self._ensure_producer(), self.ack_timeout)
+            producer = await asyncio.wait_for(lane.ensure_producer(), self.ack_timeout)
             await asyncio.wait_for(producer.client.fetch_all_metadata(), self.ack_timeout)
         except Exception:  # any failure means "not reachable"; the reason is logged
             log.info("kafka health check failed", exc_info=True)
-            await self._drop_producer(graceful=False)
+            await lane.drop_producer(graceful=False)
             return False
         return True
 
-    async def _commit_forever(self) -> None:
+    async def _commit_forever(self, lane: _Lane) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             group = self._take_group()
-            if group:
-                await self._commit_group(group)
             if self._waiting:
-                self._wakeup.set()
+                self._wakeup.set()  # let an idle lane take what is left
+            if group:
+                await self._commit_group(lane, group)
 
     def _take_group(self) -> list[_Waiting]:
         group: list[_Waiting] = []
@@ -143,67 +199,26 @@ class KafkaEventLog(EventLog):
         taken, self._waiting = self._waiting, []
         return taken
 
-    async def _commit_group(self, group: list[_Waiting]) -> None:
-        if time.monotonic() - self._last_failure < self.retry_interval and self._producer is None:
+    async def _commit_group(self, lane: _Lane, group: list[_Waiting]) -> None:
+        if time.monotonic() - self._last_failure < self.retry_interval and lane.producer is None:
             # The broker failed a moment ago: answer at once instead of queueing behind retries.
             for waiting in group:
                 _fail(waiting, LogUnavailable(f"Kafka is unavailable: {self._last_error}"))
             return
+        records = [r for waiting in group for r in waiting.records]
         try:
-            await asyncio.wait_for(self._transaction(group), self.ack_timeout)
+            await asyncio.wait_for(lane.transaction(self.topic, records), self.ack_timeout)
         except Exception as exc:  # every failure is reported to the waiting requests
             self._last_failure = time.monotonic()
             self._last_error = _describe(exc)
             log.warning("kafka transaction failed: %s", self._last_error)
             for waiting in group:
                 _fail(waiting, LogUnavailable(f"Kafka did not acknowledge: {self._last_error}"))
-            await self._drop_producer(graceful=False)
+            await lane.drop_producer(graceful=False)
             return
         for waiting in group:
             if not waiting.done.done():
                 waiting.done.set_result(None)
-
-    async def _transaction(self, group: list[_Waiting]) -> None:
-        producer = await self._ensure_producer()
-        await producer.begin_transaction()
-        sends = []
-        for waiting in group:
-            for r in waiting.records:
-                sends.append(
-                    await producer.send(self.topic, r.value, r.key, headers=list(r.headers))
-                )
-        await producer.commit_transaction()
-        for sent in sends:
-            sent.result()  # commit succeeded, so every send did; surface anything odd
-
-    async def _ensure_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap,
-                transactional_id=self.transactional_id,
-                enable_idempotence=True,
-                acks="all",
-                linger_ms=0,
-                max_batch_size=512 * 1024,
-                request_timeout_ms=max(1000, int(self.ack_timeout * 1000)),
-                transaction_timeout_ms=15_000,
-            )
-            try:
-                await producer.start()
-            except BaseException:
-                await _kill(producer)
-                raise
-            self._producer = producer
-        return self._producer
-
-    async def _drop_producer(self, graceful: bool = True) -> None:
-        producer, self._producer = self._producer, None
-        if producer is None:
-            return
-        if graceful:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 5.0)
-        await _kill(producer)
 
 
 async def _kill(producer: AIOKafkaProducer) -> None:

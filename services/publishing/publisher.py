@@ -23,7 +23,9 @@ from aiokafka import AIOKafkaProducer
 
 from events.intake import EventIntake, PreparedEvent
 from events.problems import EventRejected, Problem
-from events.timestamps import format_instant, now_utc
+from events.timestamps import now_utc
+from services.kafka.batch_send import send_batched
+from services.kafka.records import record_of
 from services.kafka.topics import TOUCHPOINTS
 
 Compression = Literal["lz4", "zstd", "gzip"] | None
@@ -86,12 +88,12 @@ class Publisher:
         return [p.event_id for p in prepared]
 
     def prepare(self, events: Sequence[Mapping[str, Any]]) -> list[PreparedEvent]:
-        now = now_utc()
-        received_at = format_instant(now)
+        """Judge every event, giving each an event_id first so retries are idempotent."""
+        with_ids: list[object] = [
+            e if "event_id" in e else {**e, "event_id": str(uuid.uuid4())} for e in events
+        ]
         out: list[PreparedEvent] = []
-        for index, event in enumerate(events):
-            with_id = event if "event_id" in event else {**event, "event_id": str(uuid.uuid4())}
-            result = self.intake.prepare(with_id, self.tenant, now, received_at)
+        for index, result in enumerate(self.intake.prepare_batch(with_ids, self.tenant, now_utc())):
             if isinstance(result, list):
                 raise EventRejected(result, index)
             if result.tenant != self.tenant:
@@ -103,8 +105,5 @@ class Publisher:
     async def send_prepared(self, prepared: Sequence[PreparedEvent]) -> None:
         if self._producer is None:
             raise RuntimeError("Publisher.start() was not called")
-        futures = []
-        for p in prepared:
-            headers = [("tenant", p.tenant.encode()), ("type", p.type.encode())]
-            futures.append(await self._producer.send(self.topic, p.value, p.key, headers=headers))
+        futures = await send_batched(self._producer, self.topic, [record_of(p) for p in prepared])
         await asyncio.gather(*futures)

@@ -15,7 +15,15 @@ from events.identities import (
 
 
 @pytest.mark.parametrize(
-    "raw", ["(415) 555-2671", "415-555-2671", "415.555.2671", "+1 415 555 2671", "4155552671", "+14155552671"]
+    "raw",
+    [
+        "(415) 555-2671",
+        "415-555-2671",
+        "415.555.2671",
+        "+1 415 555 2671",
+        "4155552671",
+        "+14155552671",
+    ],
 )
 def test_us_phone_formats_become_e164(raw: str) -> None:
     assert normalize_phone(raw, "US") == "+14155552671"
@@ -45,7 +53,9 @@ def test_social_handles_keep_their_network() -> None:
 
 
 def test_problems_name_each_bad_identifier() -> None:
-    ids, problems = normalize_identities({"email": "A@B.co", "phone": "12", "loyalty_id": "  "}, "US")
+    ids, problems = normalize_identities(
+        {"email": "A@B.co", "phone": "12", "loyalty_id": "  "}, "US"
+    )
     assert ids == {"email": "a@b.co"}
     assert [p.pointer for p in problems] == ["/identities/phone", "/identities/loyalty_id"]
 

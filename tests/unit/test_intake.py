@@ -53,13 +53,17 @@ def test_batch_shares_one_received_at(intake: EventIntake) -> None:
 def test_given_channel_must_match_the_type(intake: EventIntake) -> None:
     result = intake.prepare(samples.call_completed(channel="chat"), "acme", NOW)
     assert result == [Problem("/channel", "this call.completed is on channel 'phone'")]
-    assert isinstance(intake.prepare(samples.call_completed(channel="phone"), "acme", NOW), PreparedEvent)
+    assert isinstance(
+        intake.prepare(samples.call_completed(channel="phone"), "acme", NOW), PreparedEvent
+    )
 
 
 def test_events_from_the_future_are_refused(intake: EventIntake) -> None:
     soon = (NOW + timedelta(minutes=10)).isoformat()
     later = (NOW + timedelta(hours=2)).isoformat()
-    assert isinstance(intake.prepare(samples.chat_message(occurred_at=soon), "acme", NOW), PreparedEvent)
+    assert isinstance(
+        intake.prepare(samples.chat_message(occurred_at=soon), "acme", NOW), PreparedEvent
+    )
     assert refused(intake.prepare(samples.chat_message(occurred_at=later), "acme", NOW)) == [
         "/occurred_at"
     ]

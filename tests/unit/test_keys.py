@@ -55,6 +55,8 @@ def test_only_publishers_publish(store: SqliteKeyStore) -> None:
     ("tenant", "role", "types"),
     [("Acme Corp", "publisher", ()), ("acme", "admin", ()), ("acme", "agent", ("call.*",))],
 )
-def test_bad_requests_are_refused(store: SqliteKeyStore, tenant: str, role: str, types: tuple[str, ...]) -> None:
+def test_bad_requests_are_refused(
+    store: SqliteKeyStore, tenant: str, role: str, types: tuple[str, ...]
+) -> None:
     with pytest.raises(KeyError_):
         store.create(tenant, role, types)  # type: ignore[arg-type]

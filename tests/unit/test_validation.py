@@ -70,5 +70,11 @@ def test_pointer_escapes_slashes(validator: SchemaValidator) -> None:
 
 def test_decimal_amounts_are_strings(validator: SchemaValidator) -> None:
     event = samples.purchase_v1(schema_version=2)
-    event["payload"] = {"order_id": "o", "amount": 12.5, "currency": "USD", "items": [], "channel": "online"}
+    event["payload"] = {
+        "order_id": "o",
+        "amount": 12.5,
+        "currency": "USD",
+        "items": [],
+        "channel": "online",
+    }
     assert pointers(validator, event) == ["/payload/amount"]

@@ -1,0 +1,37 @@
+"""A minimal keep-alive HTTP/1.1 client for load generation.
+
+httpx's connection pool costs more CPU per request than the server under
+test does on a 2-core machine, so with it the benchmark measures the client.
+This client does only what the benchmark needs: POST a body, read the status
+and a Content-Length body, reuse the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class KeepAliveConnection:
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.fixed = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self._writer is None:
+            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+        assert self._reader is not None
+        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.fixed}Content-Length: {len(body)}\r\n\r\n"
+        self._writer.write(head.encode() + body)
+        await self._writer.drain()
+        status_line, *header_lines = (await self._reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        length = next(
+            int(h.split(b":")[1]) for h in header_lines if h.lower().startswith(b"content-length")
+        )
+        return int(status_line.split()[1]), await self._reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            await self._writer.wait_closed()
