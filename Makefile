@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up test lint typecheck unit integration bench clean
+.PHONY: setup postgres up test lint typecheck unit integration bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python packages in .venv and Kafka's jars from Maven Central
-setup: $(STAMP)
+## setup: Python packages in .venv, Kafka's jars from Maven Central, Debian's PostgreSQL for tests
+setup: $(STAMP) postgres
 	$(BIN)/python -m services.kafka.jars
+
+# The identity-store contract tests start a private PostgreSQL cluster from Debian's packages.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 ## up: broker, topics, API and demo traffic on the embedded default (Ctrl-C stops all)
 up: setup

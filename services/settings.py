@@ -55,6 +55,8 @@ class Settings:
     data_dir: Path = Path(".touchline")
     cache_dir: Path = Path(".touchline/cache")
     clickhouse_url: str = ""
+    identity_store_url: str = ""
+    worker_batch_size: int = 1000
     default_phone_region: str = "US"
     max_batch_events: int = 1000
     max_body_bytes: int = 1_048_576
@@ -85,6 +87,12 @@ class Settings:
             clickhouse_url=_str(
                 env, "TOUCHLINE_CLICKHOUSE_URL", f"chdb:///{(data_dir / 'clickhouse').resolve()}"
             ),
+            identity_store_url=_str(
+                env,
+                "TOUCHLINE_IDENTITY_STORE",
+                f"sqlite://{(data_dir / 'identity.sqlite3').resolve()}",
+            ),
+            worker_batch_size=_int(env, "TOUCHLINE_WORKER_BATCH_SIZE", base.worker_batch_size, 1),
             default_phone_region=_str(
                 env, "TOUCHLINE_DEFAULT_PHONE_REGION", base.default_phone_region
             ).upper(),

@@ -1,0 +1,121 @@
+"""The customer and identity-claim aggregates.
+
+A ``Customer`` is one person as the hub knows them; an ``IdentityClaim`` says
+which customer owns one identifier (``tenant|kind:value``). Both are
+event-sourced: every link, merge, detach, consent change and erasure is an
+event with its cause, so a profile can always be explained.
+
+Ids are derived (uuid5) from what caused them, so that processing the same
+input again produces the same ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+NAMESPACE = uuid.UUID("2f1c9a4e-6f43-4d7e-9c1e-7b3f0c5a8d21")
+
+
+def identity_key(tenant: str, kind: str, value: str) -> str:
+    return f"{tenant}|{kind}:{value}"
+
+
+@lru_cache(maxsize=262_144)
+def claim_id(tenant: str, kind: str, value: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, "claim|" + identity_key(tenant, kind, value))
+
+
+def customer_id_for(seed: str) -> uuid.UUID:
+    """The id of a customer created because of ``seed`` (an identity key, or a detach)."""
+    return uuid.uuid5(NAMESPACE, "customer|" + seed)
+
+
+class Customer(Aggregate):
+    """One person. An absorbed customer keeps existing as an alias of its survivor."""
+
+    @staticmethod
+    def create_id(tenant: str, seed: str, first_seen: str, cause_event_id: str) -> uuid.UUID:
+        return customer_id_for(seed)
+
+    @event("CustomerCreated")
+    def __init__(self, tenant: str, seed: str, first_seen: str, cause_event_id: str) -> None:
+        self.tenant = tenant
+        self.first_seen = first_seen
+        self.identities: dict[str, list[str]] = {}
+        self.merged_into: uuid.UUID | None = None
+        self.aliases: list[uuid.UUID] = []
+        self.consent: dict[str, bool] = {}
+        self.erased = False
+
+    def count(self, kind: str) -> int:
+        return len(self.identities.get(kind, []))
+
+    def has(self, kind: str, value: str) -> bool:
+        return value in self.identities.get(kind, [])
+
+    @event("IdentityLinked")
+    def link_identity(self, kind: str, value: str, cause_event_id: str) -> None:
+        self.identities.setdefault(kind, []).append(value)
+
+    @event("EarlierActivitySeen")
+    def saw_earlier_activity(self, first_seen: str, cause_event_id: str) -> None:
+        self.first_seen = first_seen
+
+    @event("CustomersMerged")
+    def absorb(
+        self,
+        absorbed_id: uuid.UUID,
+        identities: dict[str, list[str]],
+        first_seen: str,
+        reason: str,
+        cause_event_id: str,
+    ) -> None:
+        """``reason`` is the identity key that proved the two are one person."""
+        for kind, values in identities.items():
+            mine = self.identities.setdefault(kind, [])
+            mine.extend(v for v in values if v not in mine)
+        self.aliases.append(absorbed_id)
+        self.first_seen = min(self.first_seen, first_seen)
+
+    @event("MergedIntoSurvivor")
+    def merge_into(self, survivor_id: uuid.UUID, reason: str, cause_event_id: str) -> None:
+        self.merged_into = survivor_id
+
+    @event("IdentityDetached")
+    def detach_identity(self, kind: str, value: str, moved_to: uuid.UUID, reason: str) -> None:
+        self.identities[kind].remove(value)
+
+    @event("ConsentChanged")
+    def change_consent(self, channel: str, granted: bool, cause_event_id: str) -> None:
+        self.consent[channel] = granted
+
+    @event("CustomerErased")
+    def erase(self, reason: str) -> None:
+        self.identities = {}
+        self.consent = {}
+        self.erased = True
+
+
+class IdentityClaim(Aggregate):
+    """Which customer an identifier belongs to now."""
+
+    @staticmethod
+    def create_id(tenant: str, kind: str, value: str, customer_id: uuid.UUID) -> uuid.UUID:
+        return claim_id(tenant, kind, value)
+
+    @event("IdentityClaimed")
+    def __init__(self, tenant: str, kind: str, value: str, customer_id: uuid.UUID) -> None:
+        self.customer_id = customer_id
+
+    @event("IdentityReassigned")
+    def reassign(self, customer_id: uuid.UUID, reason: str) -> None:
+        self.customer_id = customer_id
+
+
+def describe(domain_event: Any) -> str:
+    """The event's name as it appears on the ``customers`` topic."""
+    return type(domain_event).__name__

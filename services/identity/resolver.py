@@ -1,0 +1,263 @@
+"""Resolving touchpoints to customers, one partition batch per transaction.
+
+``IdentityResolver`` is an eventsourcing ``EventSourcedProjection``: each batch
+of touchpoints from one Kafka partition is processed as one "domain event",
+and the aggregate events it causes are stored together with the position
+(``touchpoints-<partition>``, last offset) in one transaction. A batch whose
+position is already stored is never applied again, so a worker killed at any
+point neither loses nor repeats a link or merge.
+
+Rules (see ``rules.py``): strong identifiers link and merge; weak ones attach,
+may fold an *anonymous* customer (one known only by weak identifiers) into an
+identified one, and never merge two identified customers. The survivor of a
+merge is the customer seen earliest (event time), then the smallest id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import EventSourcedProjection
+
+from services.identity.domain import Customer, IdentityClaim, claim_id, identity_key
+from services.identity.rules import STRONG_KINDS, WEAK_KINDS, IdentityRules
+
+
+class Sighting(NamedTuple):
+    """What identity resolution needs of a touchpoint."""
+
+    tenant: str
+    event_id: str
+    occurred_at: str
+    type: str
+    identities: Mapping[str, str]
+
+
+class Resolution(NamedTuple):
+    event_id: str
+    customer_id: str | None  # None: only junk identifiers, nothing to resolve to
+    flags: tuple[str, ...]
+
+
+@dataclass
+class SightingBatch:
+    """One partition's touchpoints, processed as a unit (one tracking record)."""
+
+    sightings: list[Sighting]
+    resolutions: list[Resolution] = field(default_factory=list)
+
+
+class IdentityResolver(EventSourcedProjection[uuid.UUID]):
+    name = "identity"
+
+    def __init__(
+        self, env: Mapping[str, str] | None = None, rules: IdentityRules | None = None
+    ) -> None:
+        super().__init__(env)
+        self.rules = rules or IdentityRules()
+
+    # -- the entry point -------------------------------------------------
+
+    def resolve_batch(self, stream: str, items: Sequence[tuple[int, Sighting]]) -> list[Resolution]:
+        """Resolve ``(offset, sighting)`` pairs from one partition ``stream`` (e.g. ``touchpoints-3``).
+
+        Already-applied offsets are answered read-only (their resolution is
+        recomputed from the current state, for re-emitting output).
+        """
+        done = self.recorder.max_tracking_id(stream)
+        fresh = [s for offset, s in items if done is None or offset > done]
+        replayed = [s for offset, s in items if done is not None and offset <= done]
+        answers = {r.event_id: r for r in map(self.lookup, replayed)}
+        if fresh:
+            batch = SightingBatch(fresh)
+            self.process_event(batch, Tracking(stream, max(offset for offset, _ in items)))  # type: ignore[arg-type]
+            answers.update((r.event_id, r) for r in batch.resolutions)
+        return [answers[s.event_id] for _, s in items]
+
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent[uuid.UUID]) -> None:
+        assert isinstance(domain_event, SightingBatch)
+        work = _Working(self)
+        domain_event.resolutions = [work.resolve(s) for s in domain_event.sightings]
+        processing_event.collect_events(*work.touched())
+
+    # -- reads ------------------------------------------------------------
+
+    def customer_of(self, tenant: str, kind: str, value: str) -> uuid.UUID | None:
+        """The surviving customer that owns an identifier now, if any."""
+        try:
+            claim: IdentityClaim = self.repository.get(claim_id(tenant, kind, value))
+        except AggregateNotFoundError:
+            return None
+        return self.survivor(claim.customer_id)
+
+    def survivor(self, customer_id: uuid.UUID) -> uuid.UUID:
+        customer: Customer = self.repository.get(customer_id)
+        while customer.merged_into is not None:
+            customer = self.repository.get(customer.merged_into)
+        return customer.id
+
+    def lookup(self, s: Sighting) -> Resolution:
+        for kind in (*STRONG_KINDS, *WEAK_KINDS):
+            value = s.identities.get(kind)
+            if value is not None and not self.rules.is_junk(kind, value):
+                found = self.customer_of(s.tenant, kind, value)
+                if found is not None:
+                    return Resolution(s.event_id, str(found), ("replayed",))
+        return Resolution(s.event_id, None, ("unresolved",))
+
+
+class _Working:
+    """Aggregates touched in one batch: later sightings see earlier ones' changes."""
+
+    def __init__(self, app: IdentityResolver) -> None:
+        self.app = app
+        self.rules = app.rules
+        self.loaded: dict[uuid.UUID, Aggregate] = {}
+        self.missing: set[uuid.UUID] = set()
+
+    def touched(self) -> list[Aggregate]:
+        return list(self.loaded.values())
+
+    def get(self, aggregate_id: uuid.UUID) -> Any:
+        if aggregate_id in self.loaded:
+            return self.loaded[aggregate_id]
+        if aggregate_id in self.missing:
+            return None
+        try:
+            found: Aggregate = self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            self.missing.add(aggregate_id)
+            return None
+        self.loaded[aggregate_id] = found
+        return found
+
+    def add(self, aggregate: Aggregate) -> None:
+        self.missing.discard(aggregate.id)
+        self.loaded[aggregate.id] = aggregate
+
+    def owner(self, tenant: str, kind: str, value: str) -> Customer | None:
+        claim: IdentityClaim | None = self.get(claim_id(tenant, kind, value))
+        if claim is None:
+            return None
+        customer: Customer = self.get(claim.customer_id)
+        while customer.merged_into is not None:
+            customer = self.get(customer.merged_into)
+        return customer
+
+    # -- the rules --------------------------------------------------------
+
+    def resolve(self, s: Sighting) -> Resolution:
+        flags: list[str] = []
+        strong, weak = self._usable(s, flags)
+        if not strong and not weak:
+            return Resolution(s.event_id, None, (*flags, "only_junk_identifiers"))
+        owners_strong = _unique(self.owner(s.tenant, k, v) for k, v in strong)
+        owners_weak = _unique(self.owner(s.tenant, k, v) for k, v in weak)
+        target = self._target(s, strong, weak, owners_strong, owners_weak, flags)
+        for other in owners_weak:
+            if other is not target and not _identified(other):
+                self._merge(target, other, s, f"{weak[0][0]}:{weak[0][1]}")
+            elif other is not target:
+                flags.append("weak_identifier_of_another_customer")
+        self._link_all(target, s, strong, weak, flags)
+        if s.occurred_at < target.first_seen:
+            target.saw_earlier_activity(s.occurred_at, s.event_id)
+        if s.type == "email.unsubscribed" and target.consent.get("email", True):
+            target.change_consent("email", False, s.event_id)
+        return Resolution(s.event_id, str(target.id), tuple(flags))
+
+    def _usable(
+        self, s: Sighting, flags: list[str]
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        strong, weak = [], []
+        for kind, value in s.identities.items():
+            if self.rules.is_junk(kind, value):
+                flags.append(f"junk_identifier:{kind}")
+            elif self.rules.is_strong(kind):
+                strong.append((kind, value))
+            else:
+                weak.append((kind, value))
+        strong.sort(key=lambda kv: STRONG_KINDS.index(kv[0]))
+        weak.sort(key=lambda kv: WEAK_KINDS.index(kv[0]) if kv[0] in WEAK_KINDS else 99)
+        return strong, weak
+
+    def _target(self, s: Sighting, strong: list[tuple[str, str]], weak: list[tuple[str, str]],
+                owners_strong: list[Customer], owners_weak: list[Customer], flags: list[str]) -> Customer:  # fmt: skip
+        if len(owners_strong) > 1:
+            return self._merge_all(owners_strong, s, strong, flags)
+        if owners_strong:
+            return owners_strong[0]
+        if strong:
+            return self._create(s, strong[0])
+        identified = [c for c in owners_weak if _identified(c)]
+        if len(identified) > 1:
+            flags.append("weak_identifiers_of_several_customers")
+        if identified:
+            return identified[0]
+        return _oldest(owners_weak) if owners_weak else self._create(s, weak[0])
+
+    def _create(self, s: Sighting, seed: tuple[str, str]) -> Customer:
+        customer = Customer(tenant=s.tenant, seed=identity_key(s.tenant, *seed),
+                            first_seen=s.occurred_at, cause_event_id=s.event_id)  # fmt: skip
+        self.add(customer)
+        return customer
+
+    def _merge_all(self, owners: list[Customer], s: Sighting, strong: list[tuple[str, str]],
+                   flags: list[str]) -> Customer:  # fmt: skip
+        survivor = _oldest(owners)
+        for other in sorted(owners, key=_age):
+            if other is survivor:
+                continue
+            if self._would_exceed_cap(survivor, other):
+                flags.append("merge_blocked_by_identity_cap")
+                continue
+            reason = next(f"{k}:{v}" for k, v in strong if other.has(k, v) or survivor.has(k, v))
+            self._merge(survivor, other, s, reason)
+        return survivor
+
+    def _merge(self, survivor: Customer, absorbed: Customer, s: Sighting, reason: str) -> None:
+        survivor.absorb(absorbed.id, {k: list(v) for k, v in absorbed.identities.items()},
+                        absorbed.first_seen, reason, s.event_id)  # fmt: skip
+        absorbed.merge_into(survivor.id, reason, s.event_id)
+
+    def _would_exceed_cap(self, a: Customer, b: Customer) -> bool:
+        kinds = set(a.identities) | set(b.identities)
+        return any(len(set(a.identities.get(k, [])) | set(b.identities.get(k, []))) > self.rules.max_per_kind
+                   for k in kinds if self.rules.is_strong(k))  # fmt: skip
+
+    def _link_all(self, target: Customer, s: Sighting, strong: list[tuple[str, str]],
+                  weak: list[tuple[str, str]], flags: list[str]) -> None:  # fmt: skip
+        for kind, value in [*strong, *weak]:
+            if self.get(claim_id(s.tenant, kind, value)) is not None:
+                continue  # owned already (by the target, or by someone it must not merge with)
+            if self.rules.is_strong(kind) and target.count(kind) >= self.rules.max_per_kind:
+                flags.append(f"identity_cap_reached:{kind}")
+                continue
+            target.link_identity(kind, value, s.event_id)
+            self.add(IdentityClaim(tenant=s.tenant, kind=kind, value=value, customer_id=target.id))
+
+
+def _identified(customer: Customer) -> bool:
+    return any(customer.identities.get(kind) for kind in STRONG_KINDS)
+
+
+def _age(customer: Customer) -> tuple[str, str]:
+    return (customer.first_seen, str(customer.id))
+
+
+def _oldest(customers: list[Customer]) -> Customer:
+    return min(customers, key=_age)
+
+
+def _unique(found: Any) -> list[Customer]:
+    out: list[Customer] = []
+    for customer in found:
+        if customer is not None and all(customer is not c for c in out):
+            out.append(customer)
+    return out
