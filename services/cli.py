@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP ingest API")
     serve.set_defaults(handler=_serve)
 
+    worker = sub.add_parser("worker", help="run the stream processors (identity, engagement)")
+    worker.add_argument("--loglevel", default="info")
+    worker.set_defaults(handler=_worker)
+
     up = sub.add_parser("up", help="broker, topics, API and demo traffic in one process tree")
     up.add_argument("--no-demo", action="store_true", help="do not publish simulated traffic")
     up.add_argument("--demo-customers", type=int, default=200)
@@ -127,6 +131,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from services.runner import serve_http
 
     serve_http(settings)
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from services.streams.worker import run_worker
+
+    run_worker(settings, args.loglevel)
     return 0
 
 

@@ -1,0 +1,1 @@
+"""Per-customer state: engagement score, RFM, churn risk, channel activity."""

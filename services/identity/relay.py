@@ -1,0 +1,87 @@
+"""Publishing the identity store's events to the ``customers`` topic (a transactional outbox).
+
+The resolver stores customer events in its database; this relay reads the
+notification log from the last relayed position, publishes, waits for the
+acknowledgement, then records the new position (tracking ``customers-relay``).
+A crash in between republishes a few events: consumers deduplicate by
+(customer_id, version). A merge is also announced on ``touchpoints.resolved``,
+keyed by the absorbed customer, so per-customer state can follow it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from eventsourcing.persistence import Tracking
+
+from services.identity.domain import Customer
+from services.identity.resolver import IdentityResolver
+from services.kafka.records import Record
+from services.kafka.topics import CUSTOMERS, RESOLVED
+from services.streams.output import OutputWriter
+
+POSITION = "customers-relay"
+
+
+class CustomerEventRelay:
+    def __init__(self, resolver: IdentityResolver, out: OutputWriter, page: int = 2000) -> None:
+        self.resolver = resolver
+        self.out = out
+        self.page = page
+
+    async def relay(self) -> int:
+        """Publish everything not yet relayed; return how many customer events went out."""
+        recorder = self.resolver.recorder
+        sent = 0
+        while True:
+            start = (recorder.max_tracking_id(POSITION) or 0) + 1
+            notifications = recorder.select_notifications(start, self.page)
+            if not notifications:
+                return sent
+            customers, controls = self._records(notifications)
+            await self.out.write(CUSTOMERS, customers)
+            await self.out.write(RESOLVED, controls)
+            recorder.insert_events([], tracking=Tracking(POSITION, notifications[-1].id))
+            sent += len(customers)
+
+    def _records(self, notifications: Any) -> tuple[list[Record], list[Record]]:
+        customers: list[Record] = []
+        controls: list[Record] = []
+        for notification in notifications:
+            if not notification.topic.split(":")[-1].startswith("Customer."):
+                continue  # identity claims are internal
+            event: Any = self.resolver.mapper.to_domain_event(notification)
+            owner: Customer = self.resolver.repository.get(event.originator_id)
+            body = _customer_event(event, owner.tenant)
+            key = f"{owner.tenant}|{event.originator_id}".encode()
+            customers.append(Record(key, orjson.dumps(body), (("type", body["type"].encode()),)))
+            if body["type"] == "MergedIntoSurvivor":
+                control = {"control": "merged_into", "tenant": owner.tenant,
+                           "customer_id": str(event.originator_id), "survivor_id": str(event.survivor_id)}  # fmt: skip
+                controls.append(Record(key, orjson.dumps(control)))
+        return customers, controls
+
+
+def _customer_event(event: Any, tenant: str) -> dict[str, Any]:
+    data = {k: _plain(v) for k, v in event.__dict__.items()
+            if k not in ("originator_id", "originator_version", "timestamp")}  # fmt: skip
+    return {
+        "type": type(event).__name__,
+        "tenant": tenant,
+        "customer_id": str(event.originator_id),
+        "version": event.originator_version,
+        "recorded_at": event.timestamp.isoformat(),
+        "data": data,
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,1 @@
+"""The faust-streaming application: identity resolution and per-customer state."""

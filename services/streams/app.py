@@ -1,0 +1,120 @@
+"""Wiring the stream application: one faust app, two agents, the shared output writer.
+
+Built by a factory (no app at import time) so that tests and ``touchline
+worker`` choose the settings. The worker processes batches
+(``stream.take_events``) rather than single events: faust's per-event cost is
+the known bottleneck (robinhood/faust #563).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+from faust.streams import _current_event
+
+from services.engagement.stage import EngagementStage
+from services.identity.resolver import IdentityResolver
+from services.identity.stage import IdentityStage
+from services.identity.store import eventsourcing_env
+from services.kafka.topics import RESOLVED, TOUCHPOINTS
+from services.settings import Settings
+from services.streams.output import OutputWriter
+from services.streams.transport import StreamApp
+
+BATCH_WAIT_S = 0.1
+log = logging.getLogger(__name__)
+
+
+def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
+    app = StreamApp(
+        "touchline",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store=store,
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.kafka_partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=False,
+        producer_acks=-1,
+        broker_commit_every=10_000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=settings.worker_batch_size * 4,
+    )
+    out = OutputWriter(settings.kafka_bootstrap)
+    resolver = IdentityResolver(eventsourcing_env(settings.identity_store_url))
+    identity = IdentityStage(resolver, out)
+    states = app.Table("customer_state", default=None, partitions=settings.kafka_partitions,
+                       key_type=str)  # fmt: skip
+    engagement = EngagementStage(FaustStateTable(states), out)
+    touchpoints = app.topic(TOUCHPOINTS, key_serializer="raw", value_serializer="raw")
+    resolved = app.topic(RESOLVED, key_serializer="raw", value_serializer="raw")
+    batch = settings.worker_batch_size
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def start_output() -> None:
+        await out.start()
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def stop_output(app: Any, **kwargs: Any) -> None:
+        await out.stop()
+
+    @app.agent(touchpoints, name="resolve_identities")
+    async def resolve_identities(stream: Any) -> None:
+        async for events in stream.take_events(batch, within=BATCH_WAIT_S):
+            await until_done(identity.handle, [e.message for e in events])
+
+    @app.agent(resolved, name="track_engagement")
+    async def track_engagement(stream: Any) -> None:
+        async for events in stream.take_events(batch, within=BATCH_WAIT_S):
+            await until_done(engagement.handle, [(e.message.value, e) for e in events])
+
+    app.touchline_stages = (identity, engagement)  # type: ignore[attr-defined]
+    return app
+
+
+async def until_done(handle: Callable[[Any], Awaitable[None]], batch: Any) -> None:
+    """Retry a batch until it succeeds, with backoff.
+
+    faust acknowledges a batch's offsets when the agent moves past it, even if
+    the agent raised; a failure must therefore never leave this function. A
+    bad *record* is dead-lettered by the stage itself; what reaches here is
+    infrastructure (store, broker) and is worth waiting for. The stall shows
+    as consumer lag and in the log, instead of as lost events.
+    """
+    delay = 0.5
+    while True:
+        try:
+            await handle(batch)
+            return
+        except Exception:
+            log.exception("batch failed; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+class FaustStateTable:
+    """The faust table behind ``StateTable`` (JSON keys and values).
+
+    A batch (``take_events``) is not processed inside any one event's context,
+    but faust's RocksDB store and changelog take the partition from the
+    *current event*. Each write therefore runs in the context of the event
+    that carried its key: same key, same partition.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, key: str) -> Any:
+        return self.table.get(key)
+
+    def put(self, key: str, state: Any, carrier: Any) -> None:
+        token = _current_event.set(weakref.ref(carrier))
+        try:
+            self.table[key] = state
+        finally:
+            _current_event.reset(token)
