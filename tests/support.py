@@ -178,21 +178,3 @@ async def _drain(consumer: AIOKafkaConsumer, todo: dict[TopicPartition, int]) ->
     if todo:
         raise AssertionError(f"could not read to the end of {sorted(todo)}")
     return records
-
-
-async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    """Records in ``topics`` the consumer group has not committed yet (read_committed ends)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    lag = 0
-    for topic in topics:
-        for tp, end in (await end_offsets(bootstrap, topic)).items():
-            done = committed.get(tp)
-            lag += end - (done.offset if done is not None and done.offset >= 0 else 0)
-    return lag

@@ -59,7 +59,7 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     async def start_output() -> None:
         await out.start()
 
-    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_output(app: Any, **kwargs: Any) -> None:
         await out.stop()
 
