@@ -123,7 +123,10 @@ def worker_end_to_end(stack: Stack, customers: int, workdir: Path) -> tuple[floa
         time.sleep(15)  # faust start-up and group join; not part of the measured window
         start = time.perf_counter()
         count = asyncio.run(publish(stack, "bench-e2e", customers))
+        deadline = time.monotonic() + 600
         while asyncio.run(group_lag(bootstrap, "touchline", [TOUCHPOINTS, RESOLVED])) > 0:
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker stopped or stalled (exit code {worker.poll()})")
             time.sleep(0.25)
         return count / (time.perf_counter() - start), count
     finally:

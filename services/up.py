@@ -12,6 +12,7 @@ import contextlib
 import logging
 import random
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -40,13 +41,32 @@ def run_up(settings: Settings, demo: bool, customers: int, rate: float) -> int:
     already_running = broker.status().listening
     status = broker.start()
     log.info("kafka: %s", status.describe())
+    asyncio.run(ensure_topics(settings))
+    worker = _start_worker(settings)
     try:
         asyncio.run(_run(settings, demo, customers, rate))
     finally:
+        log.info("stopping the stream worker")
+        worker.terminate()
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
         if not already_running:
             log.info("stopping the broker this command started")
             broker.stop()
     return 0
+
+
+def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
+    """The stream processors run in their own process: faust wants its own event loop and signals."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.data_dir / "worker.log"
+    with log_path.open("ab") as out:
+        cmd = [sys.executable, "-m", "services.cli", "worker", "--loglevel", "warning"]
+        worker = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    log.info("stream worker started (pid %d), log at %s", worker.pid, log_path)
+    return worker
 
 
 async def _run(settings: Settings, demo: bool, customers: int, rate: float) -> None:

@@ -45,6 +45,7 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
         broker_commit_interval=1.0,
         stream_buffer_maxsize=settings.worker_batch_size * 4,
     )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite identity store lives here
     out = OutputWriter(settings.kafka_bootstrap)
     resolver = IdentityResolver(eventsourcing_env(settings.identity_store_url))
     identity = IdentityStage(resolver, out)

@@ -12,6 +12,7 @@ import httpx
 import orjson
 
 from services.kafka.broker import port_open
+from services.kafka.topics import RESOLVED
 from tests import samples
 from tests.support import TOUCHLINE, base_env, free_port, read_since, wait_until
 
@@ -54,6 +55,14 @@ def test_up_runs_broker_api_and_demo_traffic(tmp_path: Path) -> None:
         written = [orjson.loads(r.value) for r in asyncio.run(read_since(bootstrap, {}))]
         assert event["event_id"] in {e["event_id"] for e in written}
         assert sum(1 for e in written if e["source"] != "pbx") > 100  # the demo history
+
+        def resolved() -> list[dict[str, object]]:
+            return [orjson.loads(r.value) for r in asyncio.run(read_since(bootstrap, {}, RESOLVED))]
+
+        wait_until(
+            lambda: len(resolved()) > 100, 120, "the stream worker to resolve the demo history", 2.0
+        )
+        assert all(r["customer_id"] for r in resolved() if "event_id" in r)
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(60)

@@ -25,6 +25,7 @@ import pytest
 from events.touchpoint import decode_touchpoint
 from services.identity.resolver import IdentityResolver
 from services.identity.store import eventsourcing_env
+from services.kafka.lag import group_lag
 from services.kafka.topics import CUSTOMERS, RESOLVED, SCORES, TOUCHPOINTS
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from services.simulator.simulation import SimulationConfig, simulate
@@ -33,7 +34,6 @@ from tests.support import (
     TOUCHLINE,
     base_env,
     end_offsets,
-    group_lag,
     random_tenant,
     read_since,
     wait_until,
