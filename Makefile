@@ -42,6 +42,7 @@ unit: $(STAMP)
 
 bench: setup
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.processing
 
 clean:
 	rm -rf $(VENV) .touchline .pytest_cache .mypy_cache .ruff_cache

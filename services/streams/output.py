@@ -22,9 +22,15 @@ class OutputWriter:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self._producer: AIOKafkaProducer | None = None
+        self._starting = asyncio.Lock()
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(
+        async with self._starting:
+            if self._producer is None:
+                self._producer = await self._new_producer()
+
+    async def _new_producer(self) -> AIOKafkaProducer:
+        producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             enable_idempotence=True,
             acks="all",
@@ -32,7 +38,8 @@ class OutputWriter:
             max_batch_size=512 * 1024,
             compression_type="lz4",
         )
-        await self._producer.start()
+        await producer.start()
+        return producer
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -43,5 +50,6 @@ class OutputWriter:
         if not records:
             return
         if self._producer is None:
-            raise RuntimeError("OutputWriter.start() was not called")
+            await self.start()  # agents may run before the app's start-up task has
+        assert self._producer is not None
         await asyncio.gather(*await send_batched(self._producer, topic, records))
