@@ -73,6 +73,9 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     async def track_engagement(stream: Any) -> None:
         async for events in stream.take_events(batch, within=BATCH_WAIT_S):
             await until_done(engagement.handle, [(e.message.value, e) for e in events])
+            # The table's changelog must be durable before faust may commit these
+            # offsets; otherwise a crash in between loses state (found by the SIGKILL test).
+            await app.producer.flush()
 
     app.touchline_stages = (identity, engagement)  # type: ignore[attr-defined]
     return app
