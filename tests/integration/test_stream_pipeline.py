@@ -39,7 +39,8 @@ from tests.support import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+# Not in `make test` yet: flaky in full-suite runs (see issue 3); run with `make test-pipeline`.
+pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
 END = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -196,12 +197,6 @@ def test_links_and_merges_are_recorded_once(run: Run) -> None:
     assert max(versions.values()) >= 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect (issue 3): in full-suite runs with a SIGKILL, one customer's engagement state "
-    "can end one fact short of the oracle (e.g. 28 vs 29 events); passes when the module runs alone. "
-    "Identity results are exact either way (the tests above).",
-)
 def test_scores_match_the_oracle(run: Run) -> None:
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for score in run.scores:
