@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from tqdm import tqdm
 
 from services.publishing.file_publish import (
+    Line,
     PublishFailed,
     PublishSummary,
     publish_http,
@@ -41,33 +43,30 @@ def run_publish(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file.exists():
         print(f"publish: no such file: {args.file}", file=sys.stderr)
         return 2
+    if args.kafka and not args.tenant:
+        print("publish: --kafka needs --tenant", file=sys.stderr)
+        return 2
     summary = PublishSummary()
     total = sum(1 for line in args.file.open("rb") if line.strip())
-    lines = read_ndjson(args.file, summary)
+    return send_lines("publish", args, settings, read_ndjson(args.file, summary), total, summary)
+
+
+def send_lines(command: str, args: argparse.Namespace, settings: Settings, lines: Iterable[Line],
+               total: int, summary: PublishSummary) -> int:  # fmt: skip
+    """Send ``lines`` over HTTP or, with ``args.kafka``, straight to Kafka; report and return the exit code."""
+    batch = getattr(args, "batch", 500)
     with tqdm(total=total, unit="ev", file=sys.stderr, disable=None) as progress:
         try:
             if args.kafka:
-                if not args.tenant:
-                    print("publish: --kafka needs --tenant", file=sys.stderr)
-                    return 2
-                asyncio.run(
-                    publish_kafka(
-                        lines,
-                        settings.kafka_bootstrap,
-                        args.tenant,
-                        settings.default_phone_region,
-                        summary,
-                        args.batch,
-                        progress,
-                    )
-                )
+                asyncio.run(publish_kafka(lines, settings.kafka_bootstrap, args.tenant,
+                                          settings.default_phone_region, summary, batch, progress))  # fmt: skip
             else:
                 key = args.key or os.environ.get("TOUCHLINE_API_KEY")
                 if not key:
-                    print("publish: give --key or set TOUCHLINE_API_KEY", file=sys.stderr)
+                    print(f"{command}: give --key or set TOUCHLINE_API_KEY", file=sys.stderr)
                     return 2
                 url = args.url or f"http://{settings.http_host}:{settings.http_port}"
-                asyncio.run(publish_http(lines, url, key, summary, args.batch, progress))
+                asyncio.run(publish_http(lines, url, key, summary, batch, progress))
         except PublishFailed as exc:
             summary.failed = str(exc)
     summary.report(sys.stderr)

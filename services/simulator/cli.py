@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from tqdm import tqdm
 
 from events.timestamps import TimestampError, parse_instant
+from services.publishing.cli import send_lines
 from services.publishing.file_publish import (
     Line,
-    PublishFailed,
     PublishSummary,
-    publish_http,
-    publish_kafka,
 )
 from services.settings import Settings
 from services.simulator.simulation import SimulationConfig, simulate
@@ -93,29 +88,5 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _publish(args: argparse.Namespace, settings: Settings, events: list[dict[str, object]]) -> int:
-    summary = PublishSummary()
     lines = [Line(i + 1, e) for i, e in enumerate(events)]
-    with tqdm(total=len(lines), unit="ev", file=sys.stderr, disable=None) as progress:
-        try:
-            if args.kafka:
-                asyncio.run(
-                    publish_kafka(
-                        lines,
-                        settings.kafka_bootstrap,
-                        args.tenant,
-                        settings.default_phone_region,
-                        summary,
-                        progress=progress,
-                    )
-                )
-            else:
-                key = args.key or os.environ.get("TOUCHLINE_API_KEY")
-                if not key:
-                    print("simulate: --publish needs --key or TOUCHLINE_API_KEY", file=sys.stderr)
-                    return 2
-                url = args.url or f"http://{settings.http_host}:{settings.http_port}"
-                asyncio.run(publish_http(lines, url, key, summary, progress=progress))
-        except PublishFailed as exc:
-            summary.failed = str(exc)
-    summary.report(sys.stderr)
-    return 1 if summary.failed else 0
+    return send_lines("simulate", args, settings, lines, len(lines), PublishSummary())
