@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup postgres up test test-pipeline lint typecheck unit integration bench clean
+.PHONY: setup postgres up test lint typecheck unit integration bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,6 @@ up: setup
 test: setup lint typecheck
 	$(BIN)/pytest
 
-## test-pipeline: the stream-worker oracle and SIGKILL run (outside `make test` while it is flaky)
-test-pipeline: setup
-	$(BIN)/pytest -m pipeline tests/integration/test_stream_pipeline.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -57,6 +57,9 @@ class Settings:
     clickhouse_url: str = ""
     identity_store_url: str = ""
     worker_batch_size: int = 1000
+    #: the stream workers' consumer group and faust app id (workers of one deployment share it;
+    #: it goes with one identity store)
+    worker_group: str = "touchline"
     default_phone_region: str = "US"
     max_batch_events: int = 1000
     max_body_bytes: int = 1_048_576
@@ -93,6 +96,7 @@ class Settings:
                 f"sqlite://{(data_dir / 'identity.sqlite3').resolve()}",
             ),
             worker_batch_size=_int(env, "TOUCHLINE_WORKER_BATCH_SIZE", base.worker_batch_size, 1),
+            worker_group=_str(env, "TOUCHLINE_WORKER_GROUP", base.worker_group),
             default_phone_region=_str(
                 env, "TOUCHLINE_DEFAULT_PHONE_REGION", base.default_phone_region
             ).upper(),

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 from faust.streams import _current_event
@@ -21,18 +21,20 @@ from services.engagement.stage import EngagementStage
 from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
 from services.identity.store import eventsourcing_env
-from services.kafka.topics import RESOLVED, TOUCHPOINTS
+from services.kafka.topics import IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
 from services.settings import Settings
+from services.streams.contiguity import ContiguousFeed, RangeReader
 from services.streams.output import OutputWriter
 from services.streams.transport import StreamApp
 
 BATCH_WAIT_S = 0.1
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
 def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
     app = StreamApp(
-        "touchline",
+        settings.worker_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store=store,
         datadir=str(settings.data_dir / "faust"),
@@ -51,9 +53,11 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     identity = IdentityStage(resolver, out)
     states = app.Table("customer_state", default=None, partitions=settings.kafka_partitions,
                        key_type=str)  # fmt: skip
-    engagement = EngagementStage(FaustStateTable(states), out)
+    states_table = FaustStateTable(states)
+    engagement = EngagementStage(states_table, out)
     touchpoints = app.topic(TOUCHPOINTS, key_serializer="raw", value_serializer="raw")
     resolved = app.topic(RESOLVED, key_serializer="raw", value_serializer="raw")
+    commands = app.topic(IDENTITY_COMMANDS, key_serializer="raw", value_serializer="raw")
     batch = settings.worker_batch_size
 
     @app.task  # type: ignore[untyped-decorator]
@@ -64,24 +68,73 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     async def stop_output(app: Any, **kwargs: Any) -> None:
         await out.stop()
 
+    reader = RangeReader(settings.kafka_bootstrap)
+    touchpoints_feed = ContiguousFeed(TOUCHPOINTS, reader, identity_position(resolver),
+                                      lambda: app.consumer)  # fmt: skip
+    commands_feed = ContiguousFeed(IDENTITY_COMMANDS, reader,
+                                   identity_position(resolver, IDENTITY_COMMANDS), lambda: app.consumer)  # fmt: skip
+    resolved_feed = ContiguousFeed(RESOLVED, reader, engagement_position(states),
+                                   lambda: app.consumer)  # fmt: skip
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def stop_reader(app: Any, **kwargs: Any) -> None:
+        await reader.stop()
+
     @app.agent(touchpoints, name="resolve_identities")
     async def resolve_identities(stream: Any) -> None:
         async for events in stream.take_events(batch, within=BATCH_WAIT_S):
-            await until_done(identity.handle, [e.message for e in events])
+            fed = await until_done(touchpoints_feed.complete, events)
+            await until_done(identity.handle, fed)
+            touchpoints_feed.settle(fed)
+
+    @app.agent(commands, name="apply_identity_commands")
+    async def apply_identity_commands(stream: Any) -> None:
+        async for events in stream.take_events(100, within=BATCH_WAIT_S):
+            fed = await until_done(commands_feed.complete, events)
+            await until_done(identity.handle_commands, fed)
+            commands_feed.settle(fed)
 
     @app.agent(resolved, name="track_engagement")
     async def track_engagement(stream: Any) -> None:
         async for events in stream.take_events(batch, within=BATCH_WAIT_S):
-            await until_done(engagement.handle, [(e.message.value, e) for e in events])
+            fed = await until_done(resolved_feed.complete, events)
+            await until_done(engagement.handle, [(r.value, r.carrier) for r in fed])
+            for partition, position in resolved_feed.positions(fed).items():
+                carrier = next(r.carrier for r in fed if r.partition == partition)
+                states_table.put(position_key(partition), position, carrier)
             # The table's changelog must be durable before faust may commit these
             # offsets; otherwise a crash in between loses state (found by the SIGKILL test).
             await app.producer.flush()
+            resolved_feed.settle(fed)
 
     app.touchline_stages = (identity, engagement)  # type: ignore[attr-defined]
     return app
 
 
-async def until_done(handle: Callable[[Any], Awaitable[None]], batch: Any) -> None:
+def position_key(partition: int) -> str:
+    """Where the engagement stage keeps its position in a partition (in that partition's store)."""
+    return f"__position__|{partition}"
+
+
+def engagement_position(table: Any) -> Callable[[int], int | None]:
+    def position(partition: int) -> int | None:
+        found = table.get(position_key(partition))
+        return None if found is None else int(found)
+
+    return position
+
+
+def identity_position(
+    resolver: IdentityResolver, topic: str = TOUCHPOINTS
+) -> Callable[[int], int | None]:
+    def position(partition: int) -> int | None:
+        done = resolver.recorder.max_tracking_id(f"{topic}-{partition}")
+        return None if done is None else int(done) + 1
+
+    return position
+
+
+async def until_done(handle: Callable[[Any], Awaitable[T]], batch: Any) -> T:
     """Retry a batch until it succeeds, with backoff.
 
     faust acknowledges a batch's offsets when the agent moves past it, even if
@@ -93,8 +146,7 @@ async def until_done(handle: Callable[[Any], Awaitable[None]], batch: Any) -> No
     delay = 0.5
     while True:
         try:
-            await handle(batch)
-            return
+            return await handle(batch)
         except Exception:
             log.exception("batch failed; retrying in %.1fs", delay)
             await asyncio.sleep(delay)

@@ -1,0 +1,176 @@
+"""Making each partition's feed to a stage contiguous, whatever faust drops.
+
+faust can lose a record while the consumer group rebalances: its fetch loop
+hands a record to the stream with ``wait_first(callback(message),
+suspend_flow.wait())``; when a rebalance suspends the flow first, the
+delivery is cancelled but the record's offset is already counted as read
+(``faust/transport/consumer.py``, ``_drain_messages``). Two symptoms follow,
+both seen in our SIGKILL-and-restart test: one event silently missing from a
+customer's state (the commit moved past the hole), or a consumer whose
+committed offset never advances again (a hole faust cannot close).
+
+The guard below knows where each stage really is (the stage stores its own
+position durably), reads any skipped range straight from Kafka with a plain
+consumer, and afterwards records the whole range as acknowledged in faust's
+bookkeeping so that faust's commit moves on. It touches faust internals
+(``_acked``, ``_acked_index``, ``_committed_offset``) of the pinned version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types import TP
+from faust.types.tuples import ack_lock
+
+log = logging.getLogger(__name__)
+
+
+class Fed(NamedTuple):
+    """One record as a stage receives it; ``carrier`` is the faust event (or a sibling's)."""
+
+    partition: int
+    offset: int
+    value: bytes
+    key: bytes | None
+    carrier: Any
+
+
+class RangeReader:
+    """Reads offset ranges directly (no group), with the isolation level of the stage's input."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
+        """Records with ``start <= offset < end`` (transaction markers leave holes; that is fine)."""
+        async with self._lock:
+            consumer = await self._started()
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            found: list[Any] = []
+            while await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=1000, max_records=end - start)
+                records = batch.get(tp, [])
+                found.extend(r for r in records if start <= r.offset < end)
+                if not records and await consumer.position(tp) < end:
+                    ends = await consumer.end_offsets([tp])
+                    if ends[tp] <= await consumer.position(tp):
+                        break  # nothing more to read (the range ends past the stable end)
+            return found
+
+    async def first_offset(self, topic: str, partition: int) -> int:
+        async with self._lock:
+            consumer = await self._started()
+            tp = TopicPartition(topic, partition)
+            return int((await consumer.beginning_offsets([tp]))[tp])
+
+    async def _started(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            self._consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap,
+                isolation_level="read_committed",
+                enable_auto_commit=False,
+                group_id=None,
+            )
+            await self._consumer.start()
+        return self._consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+
+class ContiguousFeed:
+    """Fills the holes in a batch before a stage sees it, and settles faust's commit after.
+
+    ``position(partition)`` is the stage's durable "next offset to apply", or
+    None when it has never applied anything from that partition.
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        reader: RangeReader,
+        position: Callable[[int], int | None],
+        consumer: Callable[[], Any],
+    ) -> None:
+        self.topic = topic
+        self.reader = reader
+        self.position = position
+        self.consumer = consumer  # the faust consumer, looked up late (it exists once the app runs)
+        self.repaired = 0
+        self._since: dict[int, int] = {}
+
+    async def complete(self, events: Sequence[Any]) -> list[Fed]:
+        """The batch's records plus any the stage has not seen below them, in offset order."""
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for event in events:
+            by_partition[event.message.partition].append(event)
+        fed: list[Fed] = []
+        for partition, group in sorted(by_partition.items()):
+            lowest = min(e.message.offset for e in group)
+            expected = self.position(partition)
+            if expected is None:
+                expected = await self.reader.first_offset(self.topic, partition)
+            self._since[partition] = expected
+            if lowest > expected:
+                missing = await self.reader.read(self.topic, partition, expected, lowest)
+                if missing:
+                    log.warning("%s-%d: faust skipped %d record(s) in [%d, %d); read them directly",
+                                self.topic, partition, len(missing), expected, lowest)  # fmt: skip
+                    self.repaired += len(missing)
+                fed.extend(Fed(partition, r.offset, r.value, r.key, group[0]) for r in missing)
+            fed.extend(Fed(partition, e.message.offset, e.message.value, e.message.key, e)
+                       for e in sorted(group, key=lambda e: e.message.offset))  # fmt: skip
+        return fed
+
+    def positions(self, fed: Sequence[Fed]) -> dict[int, int]:
+        """Each partition's position once ``fed`` is applied (next offset to apply; never back)."""
+        ends: dict[int, int] = {}
+        for record in fed:
+            ends[record.partition] = max(
+                ends.get(record.partition, -1),
+                record.offset + 1,
+                self._since.get(record.partition, 0),
+            )
+        return ends
+
+    def settle(self, fed: Sequence[Fed]) -> None:
+        """Mark every offset the stage has applied, from faust's commit on, as acknowledged.
+
+        Everything below the stage's durable position was applied (before a
+        restart, perhaps), and everything from there to the batch's end was
+        in ``fed``. So faust's committed offset can always advance to the
+        batch's end, whatever faust itself failed to acknowledge. Call only
+        once the batch's effects are durable: faust may commit at once.
+        """
+        consumer = self.consumer()
+        lowest: dict[int, int] = {}
+        for record in fed:
+            lowest[record.partition] = min(
+                lowest.get(record.partition, record.offset), record.offset
+            )
+        with ack_lock:
+            for partition, end in self.positions(fed).items():
+                tp = TP(self.topic, partition)
+                since = self._since.get(partition, lowest[partition])
+                start = min(lowest[partition], since)
+                committed = consumer._committed_offset[tp]
+                if committed is not None:
+                    start = committed if committed <= since else max(start, committed)
+                index = consumer._acked_index[tp]
+                acked = consumer._acked[tp]
+                for offset in range(start, end):
+                    if offset not in index:
+                        index.add(offset)
+                        acked.append(offset)
