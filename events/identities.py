@@ -8,6 +8,7 @@ default region.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -81,6 +82,11 @@ def _normalize_one(kind: str, raw: str, region: str) -> str:
     if kind == "social":
         return normalize_social(raw)
     return normalize_plain(raw)
+
+
+def identity_digest(kind: str, value: str) -> str:
+    """A short, stable stand-in for an identifier, for state that must not hold PII."""
+    return hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=8).hexdigest()
 
 
 def primary_identity(identities: Mapping[str, str]) -> tuple[str, str]:

@@ -46,11 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--demo-rate", type=float, default=20.0, help="demo events per second")
     up.set_defaults(handler=_up)
 
+    from services.identity.cli import add_identity_command
     from services.publishing.cli import add_publish_command
     from services.simulator.cli import add_simulate_command
 
     add_simulate_command(sub)
     add_publish_command(sub)
+    add_identity_command(sub)
     return parser
 
 

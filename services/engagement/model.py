@@ -42,13 +42,16 @@ class Fact:
     channel: str
     at_ms: int
     amount: str | None = None
+    #: digests of the identifiers the event carried: an unmerge moves the facts that carried
+    #: the detached identifier (and no identifier that stays)
+    identities: tuple[str, ...] = ()
 
     def as_list(self) -> list[Any]:
-        return [self.type, self.channel, self.at_ms, self.amount]
+        return [self.type, self.channel, self.at_ms, self.amount, list(self.identities)]
 
     @classmethod
     def from_list(cls, row: list[Any]) -> Fact:
-        return cls(row[0], row[1], int(row[2]), row[3])
+        return cls(row[0], row[1], int(row[2]), row[3], tuple(row[4]) if len(row) > 4 else ())
 
 
 def decay(age_ms: int) -> float:

@@ -9,8 +9,17 @@ from typing import Any, Protocol
 
 import orjson
 
+from events.identities import identity_digest
 from services.engagement.model import Fact
-from services.engagement.state import State, absorb, add_fact, new_state, summary
+from services.engagement.state import (
+    State,
+    absorb,
+    add_fact,
+    detach,
+    moved_away,
+    new_state,
+    summary,
+)
 from services.kafka.records import Record
 from services.kafka.topics import DEADLETTER, RESOLVED, SCORES
 from services.streams.output import OutputWriter
@@ -19,7 +28,8 @@ from services.streams.output import OutputWriter
 def fact_of(envelope: dict[str, Any]) -> Fact:
     at = datetime.fromisoformat(envelope["occurred_at"].replace("Z", "+00:00"))
     amount = envelope["payload"].get("amount") if envelope["type"].startswith("purchase.") else None
-    return Fact(envelope["type"], envelope["channel"], int(at.timestamp() * 1000), amount)
+    digests = tuple(sorted(identity_digest(k, v) for k, v in envelope["identities"].items()))
+    return Fact(envelope["type"], envelope["channel"], int(at.timestamp() * 1000), amount, digests)
 
 
 class StateTable(Protocol):
@@ -86,10 +96,17 @@ class EngagementStage:
             )  # late: follow the merge
         elif control == "absorb":
             absorb(state, body["facts"])
+        elif control == "detached":
+            moved = detach(state, body["identity"], body["moved_to"], body["remaining"])
+            forward.append(
+                _to(body["tenant"], body["moved_to"], {"control": "absorb", "facts": moved})
+            )
         elif control == "erased":
             state.update(new_state(), erased=True)
         elif state["erased"]:
             dead.append(_dead(orjson.dumps(body), "customer erased"))
+        elif fact is not None and (moved_to := moved_away(state, fact)) is not None:
+            forward.append(_to(body["tenant"], moved_to, body))  # resolved before the unmerge
         elif fact is not None:
             add_fact(state, body["event_id"], fact)
 

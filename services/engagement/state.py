@@ -36,6 +36,40 @@ def absorb(state: State, facts: dict[str, list[Any]]) -> int:
     return added
 
 
+def detach(state: State, identity: str, moved_to: str, remaining: list[str]) -> dict[str, Any]:
+    """An unmerge: take out the facts that carried ``identity`` and none of ``remaining``.
+
+    Returns them (for ``moved_to`` to absorb) and remembers the move, so a
+    fact resolved here before the unmerge but arriving after it follows.
+    """
+    stays = set(remaining)
+    moved = {
+        event_id: row
+        for event_id, row in state["facts"].items()
+        if _carries(row, identity) and not stays.intersection(_digests(row))
+    }
+    for event_id in moved:
+        del state["facts"][event_id]
+    state.setdefault("moved", {})[identity] = {"to": moved_to, "remaining": sorted(stays)}
+    return moved
+
+
+def moved_away(state: State, fact: Fact) -> str | None:
+    """Where a late fact goes if it belongs to an identifier detached from this customer."""
+    for identity, move in state.get("moved", {}).items():
+        if identity in fact.identities and not set(move["remaining"]) & set(fact.identities):
+            return str(move["to"])
+    return None
+
+
+def _digests(row: list[Any]) -> list[str]:
+    return list(row[4]) if len(row) > 4 else []
+
+
+def _carries(row: list[Any], identity: str) -> bool:
+    return identity in _digests(row)
+
+
 def facts_of(state: State) -> list[Fact]:
     return [Fact.from_list(row) for row in state["facts"].values()]
 

@@ -42,7 +42,15 @@ class Customer(Aggregate):
         return customer_id_for(seed)
 
     @event("CustomerCreated")
-    def __init__(self, tenant: str, seed: str, first_seen: str, cause_event_id: str) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        seed: str,
+        first_seen: str,
+        cause_event_id: str,
+        split_from: uuid.UUID | None = None,
+    ) -> None:
+        """``split_from``: the customer this one was detached from (they must not merge again)."""
         self.tenant = tenant
         self.first_seen = first_seen
         self.identities: dict[str, list[str]] = {}
@@ -50,6 +58,7 @@ class Customer(Aggregate):
         self.aliases: list[uuid.UUID] = []
         self.consent: dict[str, bool] = {}
         self.erased = False
+        self.kept_apart: set[uuid.UUID] = {split_from} if split_from is not None else set()
 
     def count(self, kind: str) -> int:
         return len(self.identities.get(kind, []))
@@ -73,12 +82,18 @@ class Customer(Aggregate):
         first_seen: str,
         reason: str,
         cause_event_id: str,
+        kept_apart: tuple[uuid.UUID, ...] = (),
     ) -> None:
-        """``reason`` is the identity key that proved the two are one person."""
+        """``reason`` is the identity key that proved the two are one person.
+
+        The survivor inherits the absorbed customer's "keep apart" list, so an
+        unmerge is not undone by a merge through a third customer.
+        """
         for kind, values in identities.items():
             mine = self.identities.setdefault(kind, [])
             mine.extend(v for v in values if v not in mine)
         self.aliases.append(absorbed_id)
+        self.kept_apart.update(kept_apart)
         self.first_seen = min(self.first_seen, first_seen)
 
     @event("MergedIntoSurvivor")
@@ -87,7 +102,11 @@ class Customer(Aggregate):
 
     @event("IdentityDetached")
     def detach_identity(self, kind: str, value: str, moved_to: uuid.UUID, reason: str) -> None:
+        """An unmerge: the identifier was linked wrongly and now belongs to ``moved_to``."""
         self.identities[kind].remove(value)
+        if not self.identities[kind]:
+            del self.identities[kind]
+        self.kept_apart.add(moved_to)
 
     @event("ConsentChanged")
     def change_consent(self, channel: str, granted: bool, cause_event_id: str) -> None:
@@ -109,11 +128,16 @@ class IdentityClaim(Aggregate):
 
     @event("IdentityClaimed")
     def __init__(self, tenant: str, kind: str, value: str, customer_id: uuid.UUID) -> None:
-        self.customer_id = customer_id
+        self.customer_id: uuid.UUID | None = customer_id
 
     @event("IdentityReassigned")
     def reassign(self, customer_id: uuid.UUID, reason: str) -> None:
         self.customer_id = customer_id
+
+    @event("IdentityReleased")
+    def release(self, reason: str) -> None:
+        """Its owner was erased: the identifier belongs to nobody until it is seen again."""
+        self.customer_id = None
 
 
 def describe(domain_event: Any) -> str:

@@ -10,12 +10,14 @@ keyed by the absorbed customer, so per-customer state can follow it.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import orjson
 from eventsourcing.persistence import Tracking
 
+from events.identities import identity_digest
 from services.identity.domain import Customer
 from services.identity.resolver import IdentityResolver
 from services.kafka.records import Record
@@ -30,9 +32,14 @@ class CustomerEventRelay:
         self.resolver = resolver
         self.out = out
         self.page = page
+        self._one_at_a_time = asyncio.Lock()  # two agents relay; each page must go out once
 
     async def relay(self) -> int:
         """Publish everything not yet relayed; return how many customer events went out."""
+        async with self._one_at_a_time:
+            return await self._relay()
+
+    async def _relay(self) -> int:
         recorder = self.resolver.recorder
         sent = 0
         while True:
@@ -57,11 +64,26 @@ class CustomerEventRelay:
             body = _customer_event(event, owner.tenant)
             key = f"{owner.tenant}|{event.originator_id}".encode()
             customers.append(Record(key, orjson.dumps(body), (("type", body["type"].encode()),)))
-            if body["type"] == "MergedIntoSurvivor":
-                control = {"control": "merged_into", "tenant": owner.tenant,
-                           "customer_id": str(event.originator_id), "survivor_id": str(event.survivor_id)}  # fmt: skip
+            control = _control(body["type"], event, owner)
+            if control is not None:
                 controls.append(Record(key, orjson.dumps(control)))
         return customers, controls
+
+
+def _control(kind: str, event: Any, owner: Customer) -> dict[str, Any] | None:
+    """What per-customer state downstream must do about a customer event, if anything."""
+    head = {"tenant": owner.tenant, "customer_id": str(event.originator_id)}
+    if kind == "MergedIntoSurvivor":
+        return {"control": "merged_into", **head, "survivor_id": str(event.survivor_id)}
+    if kind == "IdentityDetached":
+        remaining = [
+            identity_digest(k, v) for k, values in owner.identities.items() for v in values
+        ]
+        return {"control": "detached", **head, "identity": identity_digest(event.kind, event.value),
+                "moved_to": str(event.moved_to), "remaining": sorted(remaining)}  # fmt: skip
+    if kind == "CustomerErased":
+        return {"control": "erased", **head}
+    return None
 
 
 def _customer_event(event: Any, tenant: str) -> dict[str, Any]:

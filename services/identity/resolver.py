@@ -25,7 +25,14 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import EventSourcedProjection
 
-from services.identity.domain import Customer, IdentityClaim, claim_id, identity_key
+from services.identity.commands import Command, DetachIdentity, EraseCustomer
+from services.identity.domain import (
+    Customer,
+    IdentityClaim,
+    claim_id,
+    customer_id_for,
+    identity_key,
+)
 from services.identity.rules import STRONG_KINDS, WEAK_KINDS, IdentityRules
 
 
@@ -51,6 +58,20 @@ class SightingBatch:
 
     sightings: list[Sighting]
     resolutions: list[Resolution] = field(default_factory=list)
+
+
+class CommandOutcome(NamedTuple):
+    command_id: str
+    applied: bool
+    detail: str  # what changed, or why nothing did
+
+
+@dataclass
+class CommandBatch:
+    """Identity commands from one partition of ``identity.commands`` (one tracking record)."""
+
+    commands: list[Command]
+    outcomes: list[CommandOutcome] = field(default_factory=list)
 
 
 class IdentityResolver(EventSourcedProjection[uuid.UUID]):
@@ -80,10 +101,25 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
             answers.update((r.event_id, r) for r in batch.resolutions)
         return [answers[s.event_id] for _, s in items]
 
+    def apply_commands(
+        self, stream: str, items: Sequence[tuple[int, Command]]
+    ) -> list[CommandOutcome]:
+        """Apply ``(offset, command)`` pairs from one partition; already-applied offsets are skipped."""
+        done = self.recorder.max_tracking_id(stream)
+        fresh = [c for offset, c in items if done is None or offset > done]
+        if not fresh:
+            return [CommandOutcome(c.command_id, False, "already applied") for _, c in items]
+        batch = CommandBatch(fresh)
+        self.process_event(batch, Tracking(stream, max(offset for offset, _ in items)))  # type: ignore[arg-type]
+        return batch.outcomes
+
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[uuid.UUID]) -> None:
-        assert isinstance(domain_event, SightingBatch)
         work = _Working(self)
-        domain_event.resolutions = [work.resolve(s) for s in domain_event.sightings]
+        if isinstance(domain_event, CommandBatch):
+            domain_event.outcomes = [work.apply(c) for c in domain_event.commands]
+        else:
+            assert isinstance(domain_event, SightingBatch)
+            domain_event.resolutions = [work.resolve(s) for s in domain_event.sightings]
         processing_event.collect_events(*work.touched())
 
     # -- reads ------------------------------------------------------------
@@ -94,7 +130,14 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
             claim: IdentityClaim = self.repository.get(claim_id(tenant, kind, value))
         except AggregateNotFoundError:
             return None
-        return self.survivor(claim.customer_id)
+        return None if claim.customer_id is None else self.survivor(claim.customer_id)
+
+    def customer(self, customer_id: uuid.UUID) -> Customer | None:
+        try:
+            found: Customer = self.repository.get(customer_id)
+        except AggregateNotFoundError:
+            return None
+        return found
 
     def survivor(self, customer_id: uuid.UUID) -> uuid.UUID:
         customer: Customer = self.repository.get(customer_id)
@@ -143,12 +186,60 @@ class _Working:
 
     def owner(self, tenant: str, kind: str, value: str) -> Customer | None:
         claim: IdentityClaim | None = self.get(claim_id(tenant, kind, value))
-        if claim is None:
+        if claim is None or claim.customer_id is None:
             return None
-        customer: Customer = self.get(claim.customer_id)
+        return self.survivor_of(self.get(claim.customer_id))
+
+    def survivor_of(self, customer: Customer) -> Customer:
         while customer.merged_into is not None:
             customer = self.get(customer.merged_into)
         return customer
+
+    # -- commands -----------------------------------------------------------
+
+    def apply(self, command: Command) -> CommandOutcome:
+        if isinstance(command, DetachIdentity):
+            return self._detach(command)
+        return self._erase(command)
+
+    def _detach(self, c: DetachIdentity) -> CommandOutcome:
+        owner = self.owner(c.tenant, c.kind, c.value)
+        if owner is None:
+            return CommandOutcome(c.command_id, False, f"{c.kind}:{c.value} belongs to no customer")
+        if sum(len(v) for v in owner.identities.values()) <= 1:
+            return CommandOutcome(c.command_id, False, "the customer has no other identifier")
+        split = Customer(tenant=c.tenant, seed=f"detach|{c.command_id}", first_seen=owner.first_seen,
+                         cause_event_id=c.command_id, split_from=owner.id)  # fmt: skip
+        self.add(split)
+        owner.detach_identity(c.kind, c.value, split.id, c.reason)
+        split.link_identity(c.kind, c.value, c.command_id)
+        claim: IdentityClaim = self.get(claim_id(c.tenant, c.kind, c.value))
+        claim.reassign(split.id, f"detached: {c.reason}")
+        return CommandOutcome(c.command_id, True, f"{c.kind} moved from {owner.id} to {split.id}")
+
+    def _erase(self, c: EraseCustomer) -> CommandOutcome:
+        if c.customer_id is not None:
+            found: Customer | None = self.get(uuid.UUID(c.customer_id))
+            customer = None if found is None else self.survivor_of(found)
+        else:
+            assert c.kind is not None and c.value is not None
+            customer = self.owner(c.tenant, c.kind, c.value)
+        if customer is None or customer.tenant != c.tenant:
+            return CommandOutcome(c.command_id, False, "no such customer in this tenant")
+        if customer.erased:
+            return CommandOutcome(c.command_id, False, "already erased")
+        everyone = [customer, *(self.get(a) for a in customer.aliases)]
+        for person in everyone:
+            for kind, values in person.identities.items():
+                for value in values:
+                    claim: IdentityClaim | None = self.get(claim_id(c.tenant, kind, value))
+                    if claim is not None and claim.customer_id is not None:
+                        claim.release(c.reason)
+            if not person.erased:
+                person.erase(c.reason)
+        return CommandOutcome(
+            c.command_id, True, f"erased {customer.id} and {len(everyone) - 1} aliases"
+        )
 
     # -- the rules --------------------------------------------------------
 
@@ -203,7 +294,10 @@ class _Working:
         return _oldest(owners_weak) if owners_weak else self._create(s, weak[0])
 
     def _create(self, s: Sighting, seed: tuple[str, str]) -> Customer:
-        customer = Customer(tenant=s.tenant, seed=identity_key(s.tenant, *seed),
+        key, generation = identity_key(s.tenant, *seed), 1
+        while self.get(customer_id_for(key if generation == 1 else f"{key}#{generation}")):
+            generation += 1  # an erased customer had this seed: the returning person is new
+        customer = Customer(tenant=s.tenant, seed=key if generation == 1 else f"{key}#{generation}",
                             first_seen=s.occurred_at, cause_event_id=s.event_id)  # fmt: skip
         self.add(customer)
         return customer
@@ -217,13 +311,17 @@ class _Working:
             if self._would_exceed_cap(survivor, other):
                 flags.append("merge_blocked_by_identity_cap")
                 continue
+            if other.id in survivor.kept_apart or survivor.id in other.kept_apart:
+                flags.append("merge_blocked_by_unmerge")
+                continue
             reason = next(f"{k}:{v}" for k, v in strong if other.has(k, v) or survivor.has(k, v))
             self._merge(survivor, other, s, reason)
         return survivor
 
     def _merge(self, survivor: Customer, absorbed: Customer, s: Sighting, reason: str) -> None:
         survivor.absorb(absorbed.id, {k: list(v) for k, v in absorbed.identities.items()},
-                        absorbed.first_seen, reason, s.event_id)  # fmt: skip
+                        absorbed.first_seen, reason, s.event_id,
+                        tuple(sorted(absorbed.kept_apart, key=str)))  # fmt: skip
         absorbed.merge_into(survivor.id, reason, s.event_id)
 
     def _would_exceed_cap(self, a: Customer, b: Customer) -> bool:
@@ -234,13 +332,19 @@ class _Working:
     def _link_all(self, target: Customer, s: Sighting, strong: list[tuple[str, str]],
                   weak: list[tuple[str, str]], flags: list[str]) -> None:  # fmt: skip
         for kind, value in [*strong, *weak]:
-            if self.get(claim_id(s.tenant, kind, value)) is not None:
+            claim: IdentityClaim | None = self.get(claim_id(s.tenant, kind, value))
+            if claim is not None and claim.customer_id is not None:
                 continue  # owned already (by the target, or by someone it must not merge with)
             if self.rules.is_strong(kind) and target.count(kind) >= self.rules.max_per_kind:
                 flags.append(f"identity_cap_reached:{kind}")
                 continue
             target.link_identity(kind, value, s.event_id)
-            self.add(IdentityClaim(tenant=s.tenant, kind=kind, value=value, customer_id=target.id))
+            if claim is None:
+                self.add(
+                    IdentityClaim(tenant=s.tenant, kind=kind, value=value, customer_id=target.id)
+                )
+            else:  # released by an erasure, seen again
+                claim.reassign(target.id, "seen again after erasure")
 
 
 def _identified(customer: Customer) -> bool:

@@ -17,10 +17,11 @@ from typing import Any
 import orjson
 
 from events.touchpoint import decode_touchpoint
+from services.identity.commands import Command, CommandRejected, decode_command, encode_command
 from services.identity.relay import CustomerEventRelay
 from services.identity.resolver import IdentityResolver, Resolution, Sighting
 from services.kafka.records import Record
-from services.kafka.topics import DEADLETTER, RESOLVED, TOUCHPOINTS
+from services.kafka.topics import DEADLETTER, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
 from services.streams.output import OutputWriter
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,36 @@ class IdentityStage:
             await self._handle_partition(partition, batch)
         await self.relay.relay()
         self.processed += len(messages)
+
+    async def handle_commands(self, messages: Sequence[Any]) -> None:
+        """Unmerge and erasure commands from ``identity.commands``, applied like touchpoints.
+
+        A command that cannot be applied (unknown identifier, already erased,
+        unreadable) is dead-lettered with the reason, never dropped.
+        """
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for message in messages:
+            by_partition[message.partition].append(message)
+        for partition, batch in sorted(by_partition.items()):
+            items: list[tuple[int, Command]] = []
+            dead: list[Record] = []
+            for m in batch:
+                try:
+                    items.append((m.offset, decode_command(m.value)))
+                except CommandRejected as exc:
+                    dead.append(_dead(m, str(exc), IDENTITY_COMMANDS))
+            outcomes = (
+                self.resolver.apply_commands(f"{IDENTITY_COMMANDS}-{partition}", items)
+                if items
+                else []
+            )
+            for (offset, command), outcome in zip(items, outcomes, strict=True):
+                if outcome.applied:
+                    log.info("identity command %s: %s", command.command_id, outcome.detail)
+                elif outcome.detail != "already applied":
+                    dead.append(_dead_command(command, offset, partition, outcome.detail))
+            await self.out.write(DEADLETTER, dead)
+        await self.relay.relay()
 
     async def _handle_partition(self, partition: int, messages: list[Any]) -> None:
         envelopes: list[tuple[int, dict[str, Any]]] = []
@@ -80,8 +111,15 @@ def _resolved(envelope: dict[str, Any], resolution: Resolution) -> Record:
     return Record(key, orjson.dumps(body), (("type", envelope["type"].encode()),))
 
 
-def _dead(message: Any, reason: str) -> Record:
-    body = {"stage": "identity", "reason": reason, "topic": TOUCHPOINTS,
+def _dead_command(command: Command, offset: int, partition: int, reason: str) -> Record:
+    body = {"stage": "identity", "reason": f"identity command not applied: {reason}",
+            "topic": IDENTITY_COMMANDS, "partition": partition, "offset": offset,
+            "command": orjson.loads(encode_command(command).value)}  # fmt: skip
+    return Record(command.tenant.encode(), orjson.dumps(body))
+
+
+def _dead(message: Any, reason: str, topic: str = TOUCHPOINTS) -> Record:
+    body = {"stage": "identity", "reason": reason, "topic": topic,
             "partition": message.partition, "offset": message.offset,
             "value": bytes(message.value).decode("utf-8", "replace")}  # fmt: skip
     return Record(bytes(message.key or b""), orjson.dumps(body))

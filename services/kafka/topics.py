@@ -17,6 +17,7 @@ DEADLETTER = "touchpoints.deadletter"
 RESOLVED = "touchpoints.resolved"
 CUSTOMERS = "customers"
 SCORES = "scores"
+IDENTITY_COMMANDS = "identity.commands"
 
 _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 _TOPIC_ALREADY_EXISTS = 36
@@ -42,6 +43,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(RESOLVED, n),
         TopicSpec(CUSTOMERS, n),
         TopicSpec(SCORES, n),
+        TopicSpec(IDENTITY_COMMANDS, 3),  # few and rare: unmerges and erasures
     ]
 
 

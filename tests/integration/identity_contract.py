@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.identity.commands import detach_command, erase_command
 from services.identity.resolver import IdentityResolver, Sighting
 from services.identity.store import eventsourcing_env
 
@@ -123,3 +124,77 @@ class IdentityStoreContract:
         assert resolver.survivor(uuid.UUID(anonymous.customer_id)) == uuid.UUID(
             identified.customer_id
         )
+
+    # -- corrections: unmerge and erasure (commands from identity.commands) --------------
+
+    def test_an_unmerge_splits_the_identifier_out_and_keeps_it_apart(
+        self, store_url: str, resolver: IdentityResolver, tenant: str, stream: str
+    ) -> None:
+        at = "2026-01-01T00:00:00.000Z"
+        [wrong] = resolver.resolve_batch(stream, [
+            (0, sighting(tenant, at, email="u1@x.io", phone="+14155551001")),
+        ])  # fmt: skip
+        command = detach_command(tenant, "phone", "(415) 555-1001", "shared office phone")
+        [outcome] = resolver.apply_commands(f"{stream}-commands", [(0, command)])
+        assert outcome.applied, outcome.detail
+        split = resolver.customer_of(tenant, "phone", "+14155551001")
+        assert split is not None and str(split) != wrong.customer_id
+        assert resolver.customer_of(tenant, "email", "u1@x.io") == uuid.UUID(wrong.customer_id)
+        [again] = resolver.resolve_batch(stream, [
+            (1, sighting(tenant, at, email="u1@x.io", phone="+14155551001")),
+        ])  # fmt: skip
+        assert "merge_blocked_by_unmerge" in again.flags
+        reopened = IdentityResolver(eventsourcing_env(store_url))
+        assert reopened.survivor(split) == split
+        customer = reopened.customer(uuid.UUID(wrong.customer_id))
+        assert customer is not None and "phone" not in customer.identities
+        assert split in customer.kept_apart
+
+    def test_a_command_is_applied_once(
+        self, resolver: IdentityResolver, tenant: str, stream: str
+    ) -> None:
+        resolver.resolve_batch(stream, [
+            (0, sighting(tenant, "2026-01-01T00:00:00.000Z", email="u2@x.io", loyalty_id="L-2")),
+        ])  # fmt: skip
+        item = (3, detach_command(tenant, "loyalty_id", "L-2", "card given to a friend"))
+        [first] = resolver.apply_commands(f"{stream}-commands", [item])
+        before = resolver.recorder.max_notification_id()
+        [second] = resolver.apply_commands(f"{stream}-commands", [item])
+        assert first.applied and not second.applied
+        assert resolver.recorder.max_notification_id() == before
+
+    def test_commands_that_cannot_apply_say_why(
+        self, resolver: IdentityResolver, tenant: str, stream: str
+    ) -> None:
+        resolver.resolve_batch(stream, [
+            (0, sighting(tenant, "2026-01-01T00:00:00.000Z", email="alone@x.io")),
+        ])  # fmt: skip
+        unknown, only_one, nobody = resolver.apply_commands(f"{stream}-commands", [
+            (0, detach_command(tenant, "email", "nobody@x.io", "typo")),
+            (1, detach_command(tenant, "email", "alone@x.io", "typo")),
+            (2, erase_command(tenant, "gdpr", customer_id=str(uuid.uuid4()))),
+        ])  # fmt: skip
+        assert not unknown.applied and "belongs to no customer" in unknown.detail
+        assert not only_one.applied and "no other identifier" in only_one.detail
+        assert not nobody.applied and "no such customer" in nobody.detail
+
+    def test_an_erasure_forgets_the_customer_and_its_aliases(
+        self, resolver: IdentityResolver, tenant: str, stream: str
+    ) -> None:
+        at = "2026-01-01T00:00:00.000Z"
+        a, b, _ = resolver.resolve_batch(stream, [
+            (0, sighting(tenant, at, email="g1@x.io")),
+            (1, sighting(tenant, "2025-12-01T00:00:00.000Z", phone="+14155551002")),
+            (2, sighting(tenant, at, email="g1@x.io", phone="+14155551002")),
+        ])  # fmt: skip
+        [outcome] = resolver.apply_commands(f"{stream}-commands", [
+            (0, erase_command(tenant, "gdpr request", kind="email", value="G1@x.io")),
+        ])  # fmt: skip
+        assert outcome.applied and "1 aliases" in outcome.detail
+        for customer_id in (a.customer_id, b.customer_id):
+            erased = resolver.customer(uuid.UUID(customer_id))
+            assert erased is not None and erased.erased and erased.identities == {}
+        assert resolver.customer_of(tenant, "email", "g1@x.io") is None
+        [back] = resolver.resolve_batch(stream, [(3, sighting(tenant, at, email="g1@x.io"))])
+        assert back.customer_id not in (a.customer_id, b.customer_id)
+        assert resolver.customer_of(tenant, "email", "g1@x.io") == uuid.UUID(back.customer_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from events.identities import identity_digest
 from services.engagement.model import DAY_MS, MODEL_VERSION, Fact, churn_risk, engagement, rfm
 from services.engagement.stage import EngagementStage
 from services.kafka.records import Record
@@ -68,9 +69,12 @@ class DictTable:
         self.data[key] = state
 
 
-def resolved(customer: str, event_id: str, event_type: str = "store.visited") -> bytes:
+def resolved(
+    customer: str, event_id: str, event_type: str = "store.visited", **identities: str
+) -> bytes:
     body = {"tenant": "t", "customer_id": customer, "event_id": event_id, "type": event_type,
-            "channel": "store", "occurred_at": "2026-11-01T00:00:00.000Z", "payload": {}}  # fmt: skip
+            "channel": "store", "occurred_at": "2026-11-01T00:00:00.000Z", "payload": {},
+            "identities": identities or {"email": f"{customer}@x.io"}}  # fmt: skip
     return orjson.dumps(body)
 
 
@@ -99,3 +103,39 @@ def test_unreadable_records_go_to_the_dead_letter_topic() -> None:
     run(EngagementStage(DictTable(), out), [b"{not json"])  # type: ignore[arg-type]
     [dead] = out.written["touchpoints.deadletter"]
     assert "unreadable" in orjson.loads(dead.value)["reason"]
+
+
+def test_an_unmerge_moves_the_facts_of_the_detached_identifier() -> None:
+    out, table = FakeOut(), DictTable()
+    stage = EngagementStage(table, out)  # type: ignore[arg-type]
+    run(stage, [resolved("a", "e1", email="a@x.io"),
+                resolved("a", "e2", email="a@x.io", phone="+14155552671"),
+                resolved("a", "e3", phone="+14155552671")])  # fmt: skip
+    control = {"control": "detached", "tenant": "t", "customer_id": "a", "moved_to": "n",
+               "identity": identity_digest("phone", "+14155552671"),
+               "remaining": [identity_digest("email", "a@x.io")]}  # fmt: skip
+    late = resolved(
+        "a", "e4", "call.completed", phone="+14155552671"
+    )  # resolved before the unmerge
+    run(stage, [orjson.dumps(control), late])
+    assert set(table.data["t|a"]["facts"]) == {"e1", "e2"}  # e2 carried an identifier that stays
+    forwarded = [orjson.loads(r.value) for r in out.written["touchpoints.resolved"]]
+    assert [(f["customer_id"], f.get("control") or f["event_id"]) for f in forwarded] == [
+        ("n", "absorb"),
+        ("n", "e4"),
+    ]
+    run(stage, [r.value for r in out.written["touchpoints.resolved"]])
+    assert set(table.data["t|n"]["facts"]) == {"e3", "e4"}
+    assert orjson.loads(out.written["scores"][-1].value)["events"] == 2
+
+
+def test_an_erasure_clears_state_and_dead_letters_what_arrives_later() -> None:
+    out, table = FakeOut(), DictTable()
+    stage = EngagementStage(table, out)  # type: ignore[arg-type]
+    run(stage, [resolved("a", "e1")])
+    run(stage, [orjson.dumps({"control": "erased", "tenant": "t", "customer_id": "a"}),
+                resolved("a", "e2")])  # fmt: skip
+    assert table.data["t|a"]["facts"] == {} and table.data["t|a"]["erased"] is True
+    [dead] = out.written["touchpoints.deadletter"]
+    assert orjson.loads(dead.value)["reason"] == "customer erased"
+    assert len(out.written["scores"]) == 1  # the first batch's; an erased customer has no score

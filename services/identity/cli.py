@@ -1,0 +1,93 @@
+"""``touchline identity detach|erase``: corrections to the identity graph, sent as commands.
+
+The command is appended to ``identity.commands`` and applied by the worker;
+this prints the command id at once. The result shows on the ``customers``
+topic (``IdentityDetached``, ``CustomerErased``), or, when the command cannot
+apply, on the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from services.identity.commands import (
+    Command,
+    CommandRejected,
+    detach_command,
+    encode_command,
+    erase_command,
+)
+from services.kafka.topics import IDENTITY_COMMANDS
+from services.settings import Settings
+
+EXIT_REJECTED = 2
+EXIT_BROKER_DOWN = 3
+
+
+def add_identity_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    identity = sub.add_parser("identity", help="unmerge an identifier, or erase a customer")
+    actions = identity.add_subparsers(required=True, metavar="ACTION")
+    detach = actions.add_parser(
+        "detach", help="split a wrongly linked identifier into its own customer"
+    )
+    detach.add_argument("--tenant", required=True)
+    detach.add_argument("--kind", required=True, help="email, phone, loyalty_id, customer_ref, ...")
+    detach.add_argument("--value", required=True)
+    detach.add_argument("--reason", required=True, help="kept in the customer's history")
+    detach.set_defaults(handler=_detach)
+    erase = actions.add_parser("erase", help="forget a customer and its aliases")
+    erase.add_argument("--tenant", required=True)
+    erase.add_argument("--customer", help="the customer id (or give --kind and --value)")
+    erase.add_argument("--kind")
+    erase.add_argument("--value")
+    erase.add_argument("--reason", required=True, help="kept in the customer's history")
+    erase.set_defaults(handler=_erase)
+
+
+def _detach(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        command: Command = detach_command(args.tenant, args.kind, args.value, args.reason,
+                                          settings.default_phone_region)  # fmt: skip
+    except CommandRejected as exc:
+        print(f"identity: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    return _send(command, settings)
+
+
+def _erase(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        command: Command = erase_command(args.tenant, args.reason, args.customer, args.kind,
+                                         args.value, settings.default_phone_region)  # fmt: skip
+    except CommandRejected as exc:
+        print(f"identity: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    return _send(command, settings)
+
+
+def _send(command: Command, settings: Settings) -> int:
+    try:
+        asyncio.run(send_command(settings.kafka_bootstrap, command))
+    except (KafkaError, OSError) as exc:
+        print(
+            f"identity: broker at {settings.kafka_bootstrap} unavailable: {exc!r}", file=sys.stderr
+        )
+        return EXIT_BROKER_DOWN
+    print(command.command_id)
+    return 0
+
+
+async def send_command(bootstrap: str, command: Command) -> None:
+    """Append ``command`` and wait for the broker's acknowledgement (acks=all)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                request_timeout_ms=10_000)  # fmt: skip
+    await producer.start()
+    try:
+        record = encode_command(command)
+        await producer.send_and_wait(IDENTITY_COMMANDS, record.value, key=record.key)
+    finally:
+        await producer.stop()
