@@ -165,7 +165,12 @@ class _Working:
         self.missing: set[uuid.UUID] = set()
 
     def touched(self) -> list[Aggregate]:
-        return list(self.loaded.values())
+        """The aggregates this batch changed (only these are saved).
+
+        Handing eventsourcing every aggregate merely *read* cost a third of
+        the stage's time: each goes through two runtime Protocol checks.
+        """
+        return [a for a in self.loaded.values() if a.pending_events]
 
     def get(self, aggregate_id: uuid.UUID) -> Any:
         if aggregate_id in self.loaded:
@@ -321,7 +326,7 @@ class _Working:
     def _merge(self, survivor: Customer, absorbed: Customer, s: Sighting, reason: str) -> None:
         survivor.absorb(absorbed.id, {k: list(v) for k, v in absorbed.identities.items()},
                         absorbed.first_seen, reason, s.event_id,
-                        tuple(sorted(absorbed.kept_apart, key=str)))  # fmt: skip
+                        tuple(sorted(absorbed.kept_apart, key=str)), tuple(absorbed.aliases))  # fmt: skip
         absorbed.merge_into(survivor.id, reason, s.event_id)
 
     def _would_exceed_cap(self, a: Customer, b: Customer) -> bool:
