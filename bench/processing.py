@@ -33,6 +33,7 @@ from services.identity.store import eventsourcing_env
 from services.kafka.lag import group_lag
 from services.kafka.topics import RESOLVED, TOUCHPOINTS
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
+from services.settings import Settings
 from services.simulator.simulation import SimulationConfig, simulate
 from services.streams.output import OutputWriter
 
@@ -114,11 +115,12 @@ async def stages(stack: Stack, workdir: Path) -> tuple[float, float]:
         await out.stop()
 
 
-def worker_end_to_end(stack: Stack, customers: int, workdir: Path) -> tuple[float, int]:
+def worker_end_to_end(stack: Stack, customers: int, workdir: Path, batch: int) -> tuple[float, int]:
     """The worker first catches up with the data already in the topic (start-up, group join and
     that backlog are outside the window), then a fresh population is published and timed from
     the first publish to zero lag on both input topics."""
-    env = {**stack.env, "TOUCHLINE_DATA_DIR": str(workdir / "worker")}
+    env = {**stack.env, "TOUCHLINE_DATA_DIR": str(workdir / "worker"),
+           "TOUCHLINE_WORKER_BATCH_SIZE": str(batch)}  # fmt: skip
     worker = subprocess.Popen([TOUCHLINE, "worker", "--loglevel", "warning"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     bootstrap = stack.settings.kafka_bootstrap
@@ -144,15 +146,18 @@ def worker_end_to_end(stack: Stack, customers: int, workdir: Path) -> tuple[floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1200)
+    parser.add_argument("--batch", type=int, default=Settings().worker_batch_size,
+                        help="the worker's batch size (TOUCHLINE_WORKER_BATCH_SIZE)")  # fmt: skip
     args = parser.parse_args()
     with private_stack() as stack, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         count = asyncio.run(publish(stack, "bench", args.customers))
         raw = asyncio.run(consume(stack, TOUCHPOINTS, decode_only))
         identity, engagement = asyncio.run(stages(stack, workdir))
-        e2e, e2e_count = worker_end_to_end(stack, args.customers, workdir)
+        e2e, e2e_count = worker_end_to_end(stack, args.customers, workdir, args.batch)
         print(
-            f"processing benchmark: {count:,} simulated events ({args.customers:,} customers), one local broker, one worker"
+            f"processing benchmark: {count:,} simulated events ({args.customers:,} customers), "
+            f"one local broker, one worker, batches of {args.batch:,}"
         )
         print(f"  raw aiokafka consume + decode       {raw:>9,.0f} events/s   1.00x (baseline)")
         print(
