@@ -83,16 +83,18 @@ class Customer(Aggregate):
         reason: str,
         cause_event_id: str,
         kept_apart: tuple[uuid.UUID, ...] = (),
+        absorbed_aliases: tuple[uuid.UUID, ...] = (),
     ) -> None:
         """``reason`` is the identity key that proved the two are one person.
 
         The survivor inherits the absorbed customer's "keep apart" list, so an
-        unmerge is not undone by a merge through a third customer.
+        unmerge is not undone by a merge through a third customer, and its
+        aliases, so ``aliases`` lists every id that now resolves here.
         """
         for kind, values in identities.items():
             mine = self.identities.setdefault(kind, [])
             mine.extend(v for v in values if v not in mine)
-        self.aliases.append(absorbed_id)
+        self.aliases.extend(a for a in (absorbed_id, *absorbed_aliases) if a not in self.aliases)
         self.kept_apart.update(kept_apart)
         self.first_seen = min(self.first_seen, first_seen)
 

@@ -62,12 +62,30 @@ class CustomerEventRelay:
             event: Any = self.resolver.mapper.to_domain_event(notification)
             owner: Customer = self.resolver.repository.get(event.originator_id)
             body = _customer_event(event, owner.tenant)
+            body["profile"] = profile_of(owner)
             key = f"{owner.tenant}|{event.originator_id}".encode()
             customers.append(Record(key, orjson.dumps(body), (("type", body["type"].encode()),)))
             control = _control(body["type"], event, owner)
             if control is not None:
                 controls.append(Record(key, orjson.dumps(control)))
         return customers, controls
+
+
+def profile_of(customer: Customer) -> dict[str, Any]:
+    """The customer as the store knows it when relayed: projections keep the highest version.
+
+    Carrying the whole profile makes the ``customers`` projection a plain
+    upsert by version, and a replay of the topic gives the same final rows.
+    """
+    return {
+        "version": customer.version,
+        "first_seen": customer.first_seen,
+        "identities": customer.identities,
+        "consent": customer.consent,
+        "merged_into": None if customer.merged_into is None else str(customer.merged_into),
+        "aliases": [str(a) for a in customer.aliases],
+        "erased": customer.erased,
+    }
 
 
 def _control(kind: str, event: Any, owner: Customer) -> dict[str, Any] | None:
