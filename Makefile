@@ -44,6 +44,7 @@ unit: $(STAMP)
 bench: setup
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.processing
+	$(BIN)/python -m bench.projections
 
 clean:
 	rm -rf $(VENV) .touchline .pytest_cache .mypy_cache .ruff_cache

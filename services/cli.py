@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--demo-rate", type=float, default=20.0, help="demo events per second")
     up.set_defaults(handler=_up)
 
+    from projections.cli import add_projection_commands
     from services.identity.cli import add_identity_command
     from services.publishing.cli import add_publish_command
     from services.simulator.cli import add_simulate_command
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     add_simulate_command(sub)
     add_publish_command(sub)
     add_identity_command(sub)
+    add_projection_commands(sub)
     return parser
 
 

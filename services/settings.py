@@ -60,6 +60,9 @@ class Settings:
     #: the stream workers' consumer group and faust app id (workers of one deployment share it;
     #: it goes with one identity store)
     worker_group: str = "touchline"
+    projector_group: str = "touchline-projector"
+    projector_flush_rows: int = 20_000
+    projector_flush_ms: int = 500
     default_phone_region: str = "US"
     max_batch_events: int = 1000
     max_body_bytes: int = 1_048_576
@@ -97,6 +100,13 @@ class Settings:
             ),
             worker_batch_size=_int(env, "TOUCHLINE_WORKER_BATCH_SIZE", base.worker_batch_size, 1),
             worker_group=_str(env, "TOUCHLINE_WORKER_GROUP", base.worker_group),
+            projector_group=_str(env, "TOUCHLINE_PROJECTOR_GROUP", base.projector_group),
+            projector_flush_rows=_int(
+                env, "TOUCHLINE_PROJECTOR_FLUSH_ROWS", base.projector_flush_rows, 1
+            ),
+            projector_flush_ms=_int(
+                env, "TOUCHLINE_PROJECTOR_FLUSH_MS", base.projector_flush_ms, 10
+            ),
             default_phone_region=_str(
                 env, "TOUCHLINE_DEFAULT_PHONE_REGION", base.default_phone_region
             ).upper(),

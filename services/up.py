@@ -42,31 +42,37 @@ def run_up(settings: Settings, demo: bool, customers: int, rate: float) -> int:
     status = broker.start()
     log.info("kafka: %s", status.describe())
     asyncio.run(ensure_topics(settings))
-    worker = _start_worker(settings)
+    children = [_start_child(settings, "worker", "--loglevel", "warning"),
+                _start_child(settings, "projector")]  # fmt: skip
     try:
         asyncio.run(_run(settings, demo, customers, rate))
     finally:
-        log.info("stopping the stream worker")
-        worker.terminate()
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        for name, child in children:
+            log.info("stopping the %s", name)
+            child.terminate()
+        for _, child in children:
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
         if not already_running:
             log.info("stopping the broker this command started")
             broker.stop()
     return 0
 
 
-def _start_worker(settings: Settings) -> subprocess.Popen[bytes]:
-    """The stream processors run in their own process: faust wants its own event loop and signals."""
+def _start_child(
+    settings: Settings, command: str, *args: str
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """The stream worker and the projector run in their own processes: faust wants its own
+    event loop and signals, and the projector owns the embedded chDB directory."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = settings.data_dir / "worker.log"
+    log_path = settings.data_dir / f"{command}.log"
     with log_path.open("ab") as out:
-        cmd = [sys.executable, "-m", "services.cli", "worker", "--loglevel", "warning"]
-        worker = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    log.info("stream worker started (pid %d), log at %s", worker.pid, log_path)
-    return worker
+        cmd = [sys.executable, "-m", "services.cli", command, *args]
+        child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    log.info("%s started (pid %d), log at %s", command, child.pid, log_path)
+    return command, child
 
 
 async def _run(settings: Settings, demo: bool, customers: int, rate: float) -> None:

@@ -1,158 +1,29 @@
 """The stream processors over the real broker, checked against an independent oracle.
 
-One run, shared by the tests below: a simulated population for tenant A in
-arrival order, the same population shuffled for tenant B, and a worker killed
-with SIGKILL while tenant B streams in, then restarted.
+The run (``tests/integration/pipeline.py``): a simulated population for
+tenant A in arrival order, the same population shuffled for tenant B, and a
+worker killed with SIGKILL while tenant B streams in, then restarted.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import signal
-import subprocess
-import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
-from events.touchpoint import decode_touchpoint
 from services.identity.resolver import IdentityResolver
 from services.identity.store import eventsourcing_env
-from services.kafka.lag import group_lag
-from services.kafka.topics import CUSTOMERS, RESOLVED, SCORES, TOUCHPOINTS
-from services.publishing.file_publish import Line, PublishSummary, publish_kafka
-from services.simulator.simulation import SimulationConfig, simulate
 from tests import oracle
-from tests.support import (
-    TOUCHLINE,
-    base_env,
-    end_offsets,
-    random_tenant,
-    read_since,
-    wait_until,
-)
+from tests.integration.pipeline import Run
 
 pytestmark = pytest.mark.integration
-END = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-@dataclass
-class Run:
-    tenants: dict[str, list[dict[str, Any]]]  # tenant -> accepted envelopes (as logged, upcast)
-    resolved: list[dict[str, Any]]
-    customers: list[dict[str, Any]]
-    scores: list[dict[str, Any]]
-    store_url: str
-    killed_after: int
-
-
-def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [TOUCHLINE, "worker", "--loglevel", "warning"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _publish(bootstrap: str, tenant: str, events: list[dict[str, Any]]) -> None:
-    summary = PublishSummary()
-    lines = [Line(i, {**e, "tenant": tenant}) for i, e in enumerate(events, 1)]
-    asyncio.run(publish_kafka(lines, bootstrap, tenant, "US", summary))
-
-
-def _wait_idle(bootstrap: str, group: str, timeout: float = 240) -> None:
-    def idle() -> bool:
-        return asyncio.run(group_lag(bootstrap, group, [TOUCHPOINTS, RESOLVED])) == 0
-
-    wait_until(idle, timeout, "the worker to catch up", 1.0)
-    before = asyncio.run(end_offsets(bootstrap, SCORES))
-    time.sleep(2.0)  # scores are written after a batch is processed: let the last one land
-    wait_until(
-        lambda: asyncio.run(end_offsets(bootstrap, SCORES)) == before or idle(),
-        30,
-        "scores to settle",
-        1.0,
-    )
-
-
-@pytest.fixture(scope="module")
-def run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    data = tmp_path_factory.mktemp("worker")
-    group = f"pipeline-{random_tenant()}"  # its own group: it goes with this run's identity store
-    env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(data), TOUCHLINE_WORKER_BATCH_SIZE="500",
-                   TOUCHLINE_WORKER_GROUP=group)  # fmt: skip
-    since = {
-        t: asyncio.run(end_offsets(kafka_bootstrap, t))
-        for t in (TOUCHPOINTS, RESOLVED, CUSTOMERS, SCORES)
-    }
-    sim = simulate(SimulationConfig(customers=250, seed=21), END)
-    tenant_a, tenant_b = random_tenant(), random_tenant()
-    shuffled = list(sim.events)
-    random.Random(5).shuffle(shuffled)
-    log = data / "worker.log"
-    worker = _worker(env, log)
-    try:
-        _publish(kafka_bootstrap, tenant_a, sim.events)
-        half = len(shuffled) // 2
-        _publish(kafka_bootstrap, tenant_b, shuffled[:half])
-        wait_until(lambda: _count_tenant(kafka_bootstrap, since[RESOLVED], tenant_b) > 500, 120,
-                   "the worker to be busy with tenant B", 0.5)  # fmt: skip
-        killed_after = _count_tenant(kafka_bootstrap, since[RESOLVED], tenant_b)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(30)
-        _publish(kafka_bootstrap, tenant_b, shuffled[half:])
-        worker = _worker(env, log)
-        _wait_idle(kafka_bootstrap, group)
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-    yield _collect(
-        kafka_bootstrap,
-        since,
-        (tenant_a, tenant_b),
-        f"sqlite://{data / 'identity.sqlite3'}",
-        killed_after,
-    )
-
-
-def _count_tenant(bootstrap: str, since: Any, tenant: str) -> int:
-    return sum(
-        1
-        for r in asyncio.run(read_since(bootstrap, since, RESOLVED))
-        if orjson.loads(r.value).get("tenant") == tenant
-    )
-
-
-def _collect(
-    bootstrap: str, since: dict[str, Any], tenants: tuple[str, str], store: str, killed_after: int
-) -> Run:
-    def read(topic: str) -> list[dict[str, Any]]:
-        values = [
-            orjson.loads(r.value) for r in asyncio.run(read_since(bootstrap, since[topic], topic))
-        ]
-        return [v for v in values if v.get("tenant") in tenants]
-
-    logged = [
-        decode_touchpoint(r.value).as_dict()
-        for r in asyncio.run(read_since(bootstrap, since[TOUCHPOINTS], TOUCHPOINTS))
-    ]
-    by_tenant: dict[str, list[dict[str, Any]]] = {t: [] for t in tenants}
-    for envelope in logged:
-        if envelope["tenant"] in by_tenant:
-            by_tenant[envelope["tenant"]].append(envelope)
-    return Run(by_tenant, read(RESOLVED), read(CUSTOMERS), read(SCORES), store, killed_after)
+@pytest.fixture
+def run(pipeline_run: Run) -> Run:
+    return pipeline_run
 
 
 def _final_partition(run: Run, tenant: str) -> list[frozenset[str]]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
 
 import orjson
 
 from events.identities import identity_digest
 from services.engagement.model import DAY_MS, MODEL_VERSION, Fact, churn_risk, engagement, rfm
 from services.engagement.stage import EngagementStage
-from services.kafka.records import Record
+from tests.fakes import DictTable, FakeOut
 
 AS_OF = 1_800_000_000_000
 
@@ -48,25 +47,6 @@ def test_rfm_and_churn() -> None:
     assert churn_risk([0, 10 * DAY_MS, 20 * DAY_MS], 35.0) == "high"
     assert churn_risk([0, 10 * DAY_MS], 5.0) == "low"
     assert churn_risk([0], 5.0) == "unknown"
-
-
-class FakeOut:
-    def __init__(self) -> None:
-        self.written: dict[str, list[Record]] = {}
-
-    async def write(self, topic: str, records: list[Record]) -> None:
-        self.written.setdefault(topic, []).extend(records)
-
-
-class DictTable:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str) -> Any:
-        return self.data.get(key)
-
-    def put(self, key: str, state: Any, carrier: Any) -> None:
-        self.data[key] = state
 
 
 def resolved(

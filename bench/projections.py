@@ -1,0 +1,235 @@
+"""ClickHouse projections: projector speed, timeline reads at scale, replay, freshness.
+
+Prints, in one run:
+  * projector rows/s (records -> rows -> chDB insert) and a direct chDB insert of the
+    same rows, with the ratio (the direct insert is the baseline);
+  * one customer's timeline query, p50/p99, on a table of --rows rows (default 10 M);
+  * replay events/s (``touchline replay touchpoints`` on the same data);
+  * freshness: ingest's 202 (``received_at``) to the row being in ``touchpoints``
+    (``projected_at``), p50/p95, with API, worker and projector running at default settings.
+
+    .venv/bin/python -m bench.projections [--rows 10000000] [--rate 100] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+from aiokafka import AIOKafkaConsumer
+
+from bench.common import TOUCHLINE, Stack, private_stack, valid_events
+from projections import rows
+from projections.migrations import apply_migrations
+from projections.replay import replay
+from projections.store import open_projection_store
+from services.kafka.lag import group_lag
+from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
+
+
+def start(stack: Stack, command: str, workdir: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**stack.env, "TOUCHLINE_CLICKHOUSE_URL": f"chdb://{workdir / 'clickhouse'}"}
+    return subprocess.Popen([TOUCHLINE, command, *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def wait_idle(stack: Stack, group: str, topics: list[str], deadline_s: float = 600) -> None:
+    deadline = time.monotonic() + deadline_s
+    while asyncio.run(group_lag(stack.settings.kafka_bootstrap, group, topics)) != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{group} did not catch up")
+        time.sleep(0.25)
+
+
+async def send_paced(stack: Stack, events: list[dict[str, Any]], rate: float) -> None:
+    """One event per request at ``rate``/s: what freshness means to an agent watching a timeline."""
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {stack.key}"}) as client:  # fmt: skip
+        start = time.perf_counter()
+        pending = []
+        for i, event in enumerate(events):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(client.post("/v1/events", json=event)))
+        for response in await asyncio.gather(*pending):
+            response.raise_for_status()
+
+
+def freshness(stack: Stack, workdir: Path, rate: float, seconds: float) -> tuple[list[float], int]:
+    worker = start(stack, "worker", workdir, "--loglevel", "warning")
+    projector = start(stack, "projector", workdir)
+    try:
+        warm = valid_events(200, seed=7)
+        asyncio.run(send_paced(stack, warm, 50))  # start-up and group joins, outside the window
+        wait_idle(stack, stack.settings.projector_group, [RESOLVED, CUSTOMERS, SCORES, DEADLETTER])
+        events = valid_events(int(rate * seconds), seed=8)
+        since = datetime.now(UTC)
+        asyncio.run(send_paced(stack, events, rate))
+        wait_idle(stack, stack.settings.projector_group, [RESOLVED])
+    finally:
+        for child in (worker, projector):
+            child.terminate()
+            child.wait(60)
+    store = open_projection_store(f"chdb://{workdir / 'clickhouse'}")
+    try:
+        lags = store.query_rows(
+            "SELECT dateDiff('millisecond', received_at, projected_at) FROM touchpoints "
+            "WHERE received_at >= {since:DateTime64(3)}",
+            {"since": since},
+        )
+    finally:
+        store.close()
+    return [float(r[0]) / 1000 for r in lags], len(events)
+
+
+def resolved_records(stack: Stack) -> list[rows.SourceRecord]:
+    async def read() -> list[rows.SourceRecord]:
+        consumer = AIOKafkaConsumer(RESOLVED, bootstrap_servers=stack.settings.kafka_bootstrap,
+                                    group_id=None, auto_offset_reset="earliest",
+                                    enable_auto_commit=False)  # fmt: skip
+        await consumer.start()
+        try:
+            found: list[rows.SourceRecord] = []
+
+            def keep(got: dict[Any, list[Any]]) -> None:
+                for records in got.values():
+                    found.extend(rows.SourceRecord(r.topic, r.partition, r.offset, r.key, r.value,
+                                                   r.timestamp) for r in records)  # fmt: skip
+
+            for _ in range(200):  # the group-less subscription is assigned on first poll
+                if consumer.assignment():
+                    break
+                keep(await consumer.getmany(timeout_ms=50))
+            ends = await consumer.end_offsets(list(consumer.assignment()))
+            while sum([await consumer.position(tp) for tp in ends]) < sum(ends.values()):
+                keep(await consumer.getmany(timeout_ms=500))
+            return found
+        finally:
+            await consumer.stop()
+
+    return [r for r in asyncio.run(read()) if rows.event_key(r) is not None]
+
+
+def insert_speed(records: list[rows.SourceRecord], workdir: Path) -> tuple[float, float]:
+    """Projector path (map + insert) against a direct insert of the already-mapped rows."""
+    store = open_projection_store(f"chdb://{workdir / 'insert-bench'}")
+    try:
+        apply_migrations(store)
+        store.command("CREATE TABLE direct AS touchpoints")
+        mapped = rows.touchpoint_rows(records)
+        best_direct, best_projector = 0.0, 0.0
+        for round_ in range(3):
+            t = time.perf_counter()
+            store.insert_arrow("direct", mapped, f"direct-{round_}")
+            best_direct = max(best_direct, mapped.num_rows / (time.perf_counter() - t))
+            t = time.perf_counter()
+            table = rows.touchpoint_rows(records)
+            store.insert_arrow("touchpoints", table, f"projector-{round_}")
+            best_projector = max(best_projector, table.num_rows / (time.perf_counter() - t))
+        return best_projector, best_direct
+    finally:
+        store.close()
+
+
+def timeline_latency(total_rows: int, workdir: Path, samples: int = 300) -> tuple[list[float], int]:
+    """One customer's newest 50 events (through its aliases), on ``total_rows`` synthetic rows."""
+    store = open_projection_store(f"chdb://{workdir / 'timeline-bench'}")
+    try:
+        apply_migrations(store)
+        customers = [str(uuid.uuid4()) for _ in range(max(total_rows // 200, 1))]
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        chunk = 1_000_000
+        for first in range(0, total_rows, chunk):
+            n = min(chunk, total_rows - first)
+            store.insert_arrow("touchpoints", _synthetic(n, customers, start, first), None)
+        timings = []
+        for _ in range(samples):
+            customer = random.choice(customers)
+            t = time.perf_counter()
+            store.query_rows(
+                "SELECT event_id, occurred_at, channel, type, summary, payload FROM touchpoints "
+                "WHERE tenant = {t:String} AND customer_id IN (SELECT {c:UUID} UNION ALL "
+                "SELECT alias_id FROM customer_aliases WHERE tenant = {t:String} AND survivor_id = {c:UUID}) "
+                "ORDER BY occurred_at DESC, event_id DESC LIMIT 1 BY event_id LIMIT 50",
+                {"t": "bench", "c": customer},
+            )
+            timings.append(time.perf_counter() - t)
+        return timings, int(store.query_rows("SELECT count() FROM touchpoints")[0][0])
+    finally:
+        store.close()
+
+
+def _synthetic(n: int, customers: list[str], start: datetime, offset: int) -> pa.Table:
+    rng = random.Random(offset)
+    types = [("phone", "call.completed"), ("email", "email.opened"), ("chat", "chat.started"),
+             ("store", "purchase.completed"), ("web", "web.page_viewed")]  # fmt: skip
+    picks = [rng.choice(types) for _ in range(n)]
+    times = [start + timedelta(seconds=rng.randrange(0, 365 * 86400)) for _ in range(n)]
+    return pa.table({
+        "tenant": ["bench"] * n,
+        "customer_id": [rng.choice(customers) for _ in range(n)],
+        "occurred_at": pa.array(times, pa.timestamp("ms", tz="UTC")),
+        "event_id": [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(n)],
+        "channel": [c for c, _ in picks], "type": [t for _, t in picks],
+        "schema_version": pa.array([1] * n, pa.uint16()),
+        "summary": ["Opened email 'Winter sale'"] * n,
+        "payload": ['{"campaign_id":"c-1","message_id":"m-1"}'] * n,
+        "identities": pa.array([[("email", "someone@example.com")]] * n, pa.map_(pa.string(), pa.string())),
+        "identity_flags": pa.array([[]] * n, pa.list_(pa.string())),
+        "received_at": pa.array(times, pa.timestamp("ms", tz="UTC")),
+        "source": ["bench"] * n,
+        "kafka_partition": pa.array([0] * n, pa.uint16()),
+        "kafka_offset": pa.array(range(offset, offset + n), pa.uint64()),
+    })  # fmt: skip
+
+
+def ms(samples_s: list[float], *qs: int) -> str:
+    q = statistics.quantiles([s * 1000 for s in samples_s], n=100)
+    return ", ".join(f"p{p} {q[p - 1]:.1f} ms" for p in qs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000, help="timeline table size")
+    parser.add_argument("--rate", type=float, default=100.0, help="events/s during freshness")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    with private_stack() as stack, tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        lags, sent = freshness(stack, workdir, args.rate, args.seconds)
+        records = resolved_records(stack)
+        projector_rate, direct_rate = insert_speed(records, workdir)
+        store = open_projection_store(f"chdb://{workdir / 'clickhouse'}")
+        try:
+            t = time.perf_counter()
+            rebuilt = replay(store, stack.settings.kafka_bootstrap, "touchpoints")
+            replay_rate = len(records) / (time.perf_counter() - t)
+        finally:
+            store.close()
+        timings, table_rows = timeline_latency(args.rows, workdir)
+    print("projections benchmark (chDB, one local broker, one worker, one projector)")
+    print(f"  projector map+insert          {projector_rate:>10,.0f} rows/s   "
+          f"{projector_rate / direct_rate:.2f}x of a direct chDB insert ({direct_rate:,.0f} rows/s, "
+          f"{len(records):,} touchpoints)")  # fmt: skip
+    print(
+        f"  timeline, one customer        {ms(timings, 50, 99)}   ({table_rows:,} rows, 50 newest)"
+    )
+    print(f"  replay touchpoints            {replay_rate:>10,.0f} events/s   ({rebuilt})")
+    print(f"  freshness 202 -> touchpoints  {ms(lags, 50, 95)}   ({len(lags)} of {sent} events at "
+          f"{args.rate:.0f}/s, default settings)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""``touchline projector|migrate|sql``: the ClickHouse side, from one ``Settings``.
+
+In the embedded default the chDB directory belongs to one process: while the
+projector runs, ``migrate`` and ``sql`` cannot open it and say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+import pyarrow as pa
+
+from projections.analyst_sql import SqlRefused, run_tenant_sql
+from projections.migrations import MigrationError, apply_migrations
+from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
+from services.settings import Settings
+
+EXIT_REFUSED = 2
+EXIT_UNAVAILABLE = 3
+
+
+def add_projection_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    projector = sub.add_parser("projector", help="project Kafka topics into ClickHouse")
+    projector.set_defaults(handler=_projector)
+    migrate = sub.add_parser("migrate", help="apply the ClickHouse migrations (schemas/clickhouse)")
+    migrate.set_defaults(handler=_migrate)
+    sql = sub.add_parser("sql", help="read-only SQL over the projections, scoped to one tenant")
+    sql.add_argument("query")
+    sql.add_argument("--tenant", required=True)
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    sql.set_defaults(handler=_sql)
+    add_replay_commands(sub)
+
+
+def _open(settings: Settings) -> ProjectionStore | None:
+    try:
+        return open_projection_store(settings.clickhouse_url)
+    except ProjectionStoreError as exc:
+        print(f"touchline: projection store {settings.clickhouse_url}: {exc}", file=sys.stderr)
+        print("  (an embedded chDB directory is owned by one process: is the projector "
+              "running? stop it, or use a ClickHouse server)", file=sys.stderr)  # fmt: skip
+        return None
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    store = _open(settings)
+    if store is None:
+        return EXIT_UNAVAILABLE
+    try:
+        applied = apply_migrations(store)
+    except MigrationError as exc:
+        print(f"migrate: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        store.close()
+    for migration in applied:
+        print(f"applied {migration.version:04d} {migration.name}")
+    if not applied:
+        print("up to date")
+    return 0
+
+
+def _sql(args: argparse.Namespace, settings: Settings) -> int:
+    store = _open(settings)
+    if store is None:
+        return EXIT_UNAVAILABLE
+    try:
+        result = run_tenant_sql(store, args.tenant, args.query)
+    except SqlRefused as exc:
+        print(f"sql: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        store.close()
+    write_result(result, args.format)
+    return 0
+
+
+def write_result(result: pa.Table, form: str) -> None:
+    rows = result.to_pylist()
+    if form == "json":
+        for row in rows:
+            print(json.dumps(row, default=str, ensure_ascii=False))
+    elif form == "csv":
+        out = csv.writer(sys.stdout)
+        out.writerow(result.column_names)
+        out.writerows([[_cell(v) for v in row.values()] for row in rows])
+    else:
+        cells = [[str(c) for c in result.column_names]] + [
+            [_cell(v) for v in r.values()] for r in rows
+        ]
+        widths = [min(max(len(row[i]) for row in cells), 60) for i in range(len(cells[0]))]
+        for n, row in enumerate(cells):
+            print("  ".join(v[:60].ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+            if n == 0:
+                print("  ".join("-" * w for w in widths))
+        print(f"({len(rows)} rows)", file=sys.stderr)
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _projector(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.projector import Projector
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    store = _open(settings)
+    if store is None:
+        return EXIT_UNAVAILABLE
+    try:
+        apply_migrations(store)
+        projector = Projector(store, settings.kafka_bootstrap, settings.projector_group,
+                              settings.projector_flush_rows, settings.projector_flush_ms / 1000)  # fmt: skip
+        asyncio.run(_run_until_signalled(projector))
+    finally:
+        store.close()
+    return 0
+
+
+async def _run_until_signalled(projector: Any) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, projector.stop)
+    await projector.run()
+
+
+def add_replay_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = sub.add_parser("replay", help="rebuild a projection from the log and swap it in")
+    replay.add_argument("projection", choices=["touchpoints"])
+    replay.set_defaults(handler=_replay)
+    checksum = sub.add_parser("checksum", help="an order-free checksum of a projection")
+    checksum.add_argument("projection", choices=["touchpoints"])
+    checksum.set_defaults(handler=_checksum)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from projections.replay import replay
+
+    store = _open(settings)
+    if store is None:
+        return EXIT_UNAVAILABLE
+    try:
+        apply_migrations(store)
+        with tqdm(unit="ev", desc=f"replay {args.projection}", file=sys.stderr) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            result = replay(store, settings.kafka_bootstrap, args.projection, progress)
+    finally:
+        store.close()
+    print(f"{args.projection}: {result}")
+    return 0
+
+
+def _checksum(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.replay import checksum
+
+    store = _open(settings)
+    if store is None:
+        return EXIT_UNAVAILABLE
+    try:
+        print(f"{args.projection}: {checksum(store, args.projection)}")
+    finally:
+        store.close()
+    return 0

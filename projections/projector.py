@@ -1,0 +1,373 @@
+"""The projector: Kafka topics in, ClickHouse rows out, exactly once as readers see it.
+
+It reads ``touchpoints.resolved``, ``customers``, ``scores`` and
+``touchpoints.deadletter`` and writes them in batches (flush on size or
+time). Why insert dedup tokens, and how they stay exact across a crash:
+
+* Aggregates are materialized views over ``touchpoints``: a duplicate insert
+  would be counted twice there even if ReplacingMergeTree later folded the
+  base row. So a re-delivered batch must be *dropped on insert*, which is
+  what ``insert_deduplication_token`` does (with the tables'
+  ``non_replicated_deduplication_window``), views included.
+* A token only matches if the batch is cut the same way again. Before each
+  insert the projector commits an *intent* to Kafka: for every partition of
+  the flush, the offset it starts at, with commit metadata naming the flush
+  (its id and range). After the insert it commits the end. A restart that
+  finds an intent re-reads exactly those ranges and inserts them with the
+  same tokens first; ClickHouse drops what it already has.
+
+Offsets are committed only after ClickHouse has the rows, so nothing is lost;
+the tokens make the repeat invisible. One projector owns the partitions (it
+assigns them itself): chDB is embedded in one process anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pyarrow as pa
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import OffsetAndMetadata
+
+from projections import rows
+from projections.rows import SourceRecord
+from projections.store import ProjectionStore
+from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
+
+log = logging.getLogger(__name__)
+INTENT = "intent"
+SOURCES = (RESOLVED, CUSTOMERS, SCORES, DEADLETTER)
+
+
+def tables_for(topic: str, records: Sequence[SourceRecord]) -> dict[str, pa.Table]:
+    """The rows one topic's records become, by table.
+
+    A record that cannot become a row is not dropped: it becomes a
+    ``deadletter`` row (stage ``projector``) with the reason, in the same flush.
+    """
+    rejected: list[rows.Rejected] = []
+    if topic == RESOLVED:
+        tables = {"touchpoints": rows.touchpoint_rows(records, rejected)}
+    elif topic == CUSTOMERS:
+        tables = rows.customer_rows(records, rejected)
+    elif topic == SCORES:
+        tables = rows.score_rows(records, rejected)
+    elif topic == DEADLETTER:
+        tables = {"deadletter": rows.deadletter_rows(records)}
+    else:
+        raise ValueError(f"the projector does not read {topic!r}")
+    if rejected:
+        tables["deadletter"] = rows.deadletter_rows([_dead(r) for r in rejected])
+    return tables
+
+
+def _dead(rejected: rows.Rejected) -> SourceRecord:
+    source = rejected.record
+    body = {"stage": "projector", "reason": rejected.reason, "topic": source.topic,
+            "partition": source.partition, "offset": source.offset,
+            "value": source.value.decode("utf-8", "replace")}  # fmt: skip
+    return source._replace(value=orjson.dumps(body))
+
+
+@dataclass(frozen=True)
+class Flush:
+    """One flush: for each partition, the inclusive offset range it covers."""
+
+    ranges: Mapping[TopicPartition, tuple[int, int]]
+
+    @property
+    def flush_id(self) -> str:
+        text = ";".join(f"{tp.topic}:{tp.partition}:{a}-{b}" for tp, (a, b) in sorted(
+            self.ranges.items(), key=lambda kv: (kv[0].topic, kv[0].partition)))  # fmt: skip
+        return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+    def intent(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        return {tp: OffsetAndMetadata(a, f"{INTENT}:{a}-{b}:{self.flush_id}")
+                for tp, (a, b) in self.ranges.items()}  # fmt: skip
+
+    def done(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        return {tp: OffsetAndMetadata(b + 1, "") for tp, (_, b) in self.ranges.items()}
+
+
+def parse_intent(metadata: str) -> tuple[int, int, str] | None:
+    if not metadata.startswith(INTENT + ":"):
+        return None
+    _, span, flush_id = metadata.split(":", 2)
+    first, last = span.split("-")
+    return int(first), int(last), flush_id
+
+
+@dataclass
+class ProjectorStats:
+    flushes: int = 0
+    rows: int = 0
+    records: int = 0
+    last_flush_at: float = 0.0
+    by_table: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Projector:
+    """Consumes the projected topics and writes ClickHouse in flushes."""
+
+    def __init__(
+        self,
+        store: ProjectionStore,
+        bootstrap: str,
+        group: str = "touchline-projector",
+        flush_rows: int = 20_000,
+        flush_interval_s: float = 0.5,
+        topics: Sequence[str] = SOURCES,
+        on_flush: Callable[[Flush, dict[str, int]], None] | None = None,
+        rename: Mapping[str, str] | None = None,
+        until: Mapping[TopicPartition, int] | None = None,
+    ) -> None:
+        """``rename`` writes some tables under other names (a replay's new version);
+        ``until`` stops once every partition has reached those offsets (a replay's end)."""
+        self.store = store
+        self.bootstrap = bootstrap
+        self.group = group
+        self.flush_rows = flush_rows
+        self.flush_interval_s = flush_interval_s
+        self.topics = tuple(topics)
+        self.on_flush = on_flush
+        self.rename = dict(rename or {})
+        self.until = dict(until) if until is not None else None
+        self.stats = ProjectorStats()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Recover an interrupted flush, then project until ``stop()``."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.group,
+                                    enable_auto_commit=False, auto_offset_reset="earliest",
+                                    isolation_level="read_committed", max_poll_records=self.flush_rows)  # fmt: skip
+        await consumer.start()
+        self._consumer = consumer
+        try:
+            partitions = await self._assign(consumer)
+            committed = await self._committed(partitions)
+            await self._recover(consumer, committed)
+            for tp in partitions:
+                meta = committed.get(tp)
+                if meta is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    intent = parse_intent(meta.metadata)
+                    consumer.seek(tp, meta.offset if intent is None else intent[1] + 1)
+            await self._loop(consumer)
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def table(self, name: str) -> str:
+        return self.rename.get(name, name)
+
+    async def _reached_end(self, consumer: AIOKafkaConsumer) -> bool:
+        if self.until is None:
+            return False
+        for tp, end in self.until.items():
+            if await consumer.position(tp) < end:
+                return False
+        return True
+
+    async def _assign(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        partitions = [TopicPartition(topic, p) for topic in self.topics
+                      for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]  # fmt: skip
+        consumer.assign(partitions)
+        return partitions
+
+    async def _committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, Any]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            found = await admin.list_consumer_group_offsets(self.group)
+        finally:
+            await admin.close()
+        wanted = set(partitions)
+        return {tp: meta for tp, meta in found.items() if tp in wanted and meta.offset >= 0}
+
+    async def _recover(
+        self, consumer: AIOKafkaConsumer, committed: dict[TopicPartition, Any]
+    ) -> None:
+        """Redo an interrupted flush with its own cut, so its tokens match what may be written."""
+        intents: dict[str, dict[TopicPartition, tuple[int, int]]] = defaultdict(dict)
+        for tp, meta in committed.items():
+            parsed = parse_intent(meta.metadata or "")
+            if parsed is not None:
+                first, last, flush_id = parsed
+                intents[flush_id][tp] = (first, last)
+        for flush_id, ranges in intents.items():
+            flush = Flush(ranges)
+            if flush.flush_id != flush_id:
+                log.warning(
+                    "flush %s: only part of its intent survived; redoing %s", flush_id, ranges
+                )
+            pending: dict[TopicPartition, list[SourceRecord]] = {}
+            for tp, (first, last) in ranges.items():
+                pending[tp] = await _read_range(consumer, tp, first, last)
+            log.warning("redoing interrupted flush %s (%d records)", flush_id,
+                        sum(map(len, pending.values())))  # fmt: skip
+            await self._write(Flush(ranges), pending, flush_id)
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        pending: dict[TopicPartition, list[SourceRecord]] = defaultdict(list)
+        count, started = 0, time.monotonic()
+        while not self._stopping.is_set() and not await self._reached_end(consumer):
+            got = await consumer.getmany(timeout_ms=int(self.flush_interval_s * 1000 / 2),
+                                         max_records=self.flush_rows)  # fmt: skip
+            for tp, records in got.items():
+                pending[tp].extend(_source(r) for r in records)
+                count += len(records)
+            if not count:
+                started = time.monotonic()
+                continue
+            if count >= self.flush_rows or time.monotonic() - started >= self.flush_interval_s:
+                await self.flush(pending)
+                pending, count, started = defaultdict(list), 0, time.monotonic()
+        if count:
+            await self.flush(pending)
+
+    async def flush(self, pending: Mapping[TopicPartition, list[SourceRecord]]) -> None:
+        batch = {tp: records for tp, records in pending.items() if records}
+        if not batch:
+            return
+        flush = Flush(
+            {tp: (records[0].offset, records[-1].offset) for tp, records in batch.items()}
+        )
+        assert self._consumer is not None
+        await self._consumer.commit(flush.intent())
+        await self._write(flush, batch, flush.flush_id)
+
+    async def _write(
+        self, flush: Flush, batch: Mapping[TopicPartition, list[SourceRecord]], flush_id: str
+    ) -> None:
+        by_topic: dict[str, list[SourceRecord]] = defaultdict(list)
+        for tp, records in sorted(batch.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+            by_topic[tp.topic].extend(records)
+        written: dict[str, int] = {}
+        for topic, records in by_topic.items():
+            if topic == RESOLVED:
+                records = await asyncio.to_thread(self._unseen, records)
+            for table, arrow in tables_for(topic, records).items():
+                # one token per (table, source topic, flush): two topics may feed one table
+                written[table] = written.get(table, 0) + await asyncio.to_thread(
+                    self.store.insert_arrow, self.table(table), arrow, f"{table}:{topic}:{flush_id}"
+                )
+            if topic == RESOLVED:  # after touchpoints: a crash in between must not hide an event
+                ids = touchpoint_ids(records)
+                await asyncio.to_thread(
+                    self.store.insert_arrow,
+                    self.table("touchpoint_ids"),
+                    ids,
+                    f"touchpoint_ids:{flush_id}",
+                )
+        await asyncio.to_thread(self._record_status, flush, written)
+        assert self._consumer is not None
+        await self._consumer.commit(flush.done())
+        self.stats.flushes += 1
+        self.stats.records += sum(map(len, batch.values()))
+        self.stats.rows += sum(written.values())
+        self.stats.last_flush_at = time.time()
+        for table, n in written.items():
+            self.stats.by_table[table] += n
+        if self.on_flush is not None:
+            self.on_flush(flush, written)
+
+    def _unseen(self, records: Sequence[SourceRecord]) -> list[SourceRecord]:
+        """The dedup stage: the first record of each event not projected before."""
+        keys: dict[tuple[str, str], SourceRecord] = {}
+        for record in records:
+            key = rows.event_key(record)
+            if key is not None and key not in keys:
+                keys[key] = record
+        if not keys:
+            return []
+        seen = self.store.query_rows(
+            f"SELECT tenant, toString(event_id) FROM {self.table('touchpoint_ids')} "
+            "WHERE (tenant, event_id) IN (SELECT tupleElement(k, 1), toUUID(tupleElement(k, 2)) "
+            "FROM (SELECT arrayJoin(arrayZip({ts:Array(String)}, {es:Array(String)})) AS k))",
+            {"ts": [t for t, _ in keys], "es": [e for _, e in keys]},
+        )
+        for tenant, event_id in seen:
+            keys.pop((tenant, event_id), None)
+        return list(keys.values())
+
+    def _record_status(self, flush: Flush, written: dict[str, int]) -> None:
+        now = datetime.now(UTC)
+        names, topics, partitions, offsets, lags, counts = [], [], [], [], [], []
+        consumer = self._consumer
+        for tp, (_, last) in flush.ranges.items():
+            high = consumer.highwater(tp) if consumer is not None else None
+            names.append(_projection_of(tp.topic))
+            topics.append(tp.topic)
+            partitions.append(tp.partition)
+            offsets.append(last)
+            lags.append(max((high or last + 1) - last - 1, 0))
+            counts.append(sum(written.values()))
+        status = pa.table({
+            "projection_name": names, "topic": topics,
+            "partition": pa.array(partitions, pa.uint16()), "last_offset": pa.array(offsets, pa.int64()),
+            "lag": pa.array(lags, pa.int64()), "rows_written": pa.array(counts, pa.uint64()),
+            "updated_at": pa.array([now] * len(names), pa.timestamp("ms", tz="UTC")),
+        })  # fmt: skip
+        self.store.insert_arrow(self.table("projection_status"), status,
+                                f"projection_status:{flush.flush_id}")  # fmt: skip
+
+
+def touchpoint_ids(records: Sequence[SourceRecord]) -> pa.Table:
+    keys = [k for k in map(rows.event_key, records) if k is not None]
+    return pa.table({
+        "tenant": [t for t, _ in keys],
+        "event_id": pa.array([e for _, e in keys], pa.string()),
+    })  # fmt: skip
+
+
+def _projection_of(topic: str) -> str:
+    return {RESOLVED: "touchpoints", CUSTOMERS: "customers", SCORES: "engagement_scores",
+            DEADLETTER: "deadletter"}.get(topic, topic)  # fmt: skip
+
+
+def _source(record: Any) -> SourceRecord:
+    return SourceRecord(record.topic, record.partition, record.offset, record.key, record.value,
+                        record.timestamp)  # fmt: skip
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    for _ in range(100):
+        await (
+            consumer._client.force_metadata_update()
+        )  # a fresh consumer may not know the topic yet
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return set(found)
+        await asyncio.sleep(0.1)
+    raise RuntimeError(
+        f"topic {topic!r} does not exist (run `touchline kafka start` / ensure topics)"
+    )
+
+
+async def _read_range(
+    consumer: AIOKafkaConsumer, tp: TopicPartition, first: int, last: int
+) -> list[SourceRecord]:
+    consumer.seek(tp, first)
+    found: list[SourceRecord] = []
+    while True:
+        got = await consumer.getmany(tp, timeout_ms=1000, max_records=last - first + 1)
+        records = got.get(tp, [])
+        found.extend(_source(r) for r in records if first <= r.offset <= last)
+        position = await consumer.position(tp)
+        if position > last or (not records and position >= (consumer.highwater(tp) or 0)):
+            return found

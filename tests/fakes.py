@@ -1,0 +1,30 @@
+"""In-memory stand-ins for a stage's output writer and state table, for tests without a broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.kafka.records import Record
+
+
+class FakeOut:
+    """Keeps what a stage writes, by topic (``OutputWriter.write``'s shape)."""
+
+    def __init__(self) -> None:
+        self.written: dict[str, list[Record]] = {}
+
+    async def write(self, topic: str, records: list[Record]) -> None:
+        self.written.setdefault(topic, []).extend(records)
+
+
+class DictTable:
+    """A ``StateTable`` in a dict (the faust table's shape, without partitions)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def put(self, key: str, state: Any, carrier: Any) -> None:
+        self.data[key] = state
