@@ -143,6 +143,7 @@ class Projector:
         self.rename = dict(rename or {})
         self.until = dict(until) if until is not None else None
         self.stats = ProjectorStats()
+        self.erasures = Erasures()
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -154,6 +155,7 @@ class Projector:
         await consumer.start()
         self._consumer = consumer
         try:
+            await asyncio.to_thread(self.erasures.load, self.store, self.table)
             partitions = await self._assign(consumer)
             committed = await self._committed(partitions)
             await self._recover(consumer, committed)
@@ -261,6 +263,7 @@ class Projector:
         for topic, records in by_topic.items():
             if topic == RESOLVED:
                 records = await asyncio.to_thread(self._unseen, records)
+                records = [r for r in records if not self.erasures.covers(r)]
             for table, arrow in tables_for(topic, records).items():
                 # one token per (table, source topic, flush): two topics may feed one table
                 written[table] = written.get(table, 0) + await asyncio.to_thread(
@@ -274,6 +277,9 @@ class Projector:
                     ids,
                     f"touchpoint_ids:{flush_id}",
                 )
+        erased = self.erasures.found_in(by_topic.get(CUSTOMERS, []))
+        if erased:  # after this flush's rows: the erasure must also remove what just arrived
+            await asyncio.to_thread(self.erasures.apply, self.store, erased, self.table)
         await asyncio.to_thread(self._record_status, flush, written)
         assert self._consumer is not None
         await self._consumer.commit(flush.done())
@@ -333,6 +339,68 @@ def touchpoint_ids(records: Sequence[SourceRecord]) -> pa.Table:
         "tenant": [t for t, _ in keys],
         "event_id": pa.array([e for _, e in keys], pa.string()),
     })  # fmt: skip
+
+
+class Erasures:
+    """Erased customers: their rows are deleted, and never written again.
+
+    A ``CustomerErased`` event removes the customer's (and its aliases')
+    timeline, scores and RFM rows and unlinks their identifiers; events the
+    worker had resolved to them before the erasure and that arrive later are
+    dropped on the way in. Aggregates keep their counts (no personal data).
+    The set is loaded from ``customers`` at start, so a restart or a replay
+    applies it too.
+    """
+
+    def __init__(self) -> None:
+        self.erased: set[tuple[str, str]] = set()
+
+    def load(self, store: ProjectionStore, table: Callable[[str], str]) -> None:
+        rows_ = store.query_rows(
+            f"SELECT tenant, toString(customer_id) FROM {table('customers')} "
+            "GROUP BY tenant, customer_id HAVING argMax(erased, version)"
+        )
+        self.erased = {(str(t), str(c)) for t, c in rows_}
+
+    def covers(self, record: SourceRecord) -> bool:
+        if not self.erased:
+            return False
+        body = orjson.loads(record.value)
+        return (body.get("tenant"), body.get("customer_id")) in self.erased
+
+    def found_in(self, records: Sequence[SourceRecord]) -> list[tuple[str, list[str], int]]:
+        """(tenant, the customer and its aliases, erasure time in µs) for each erasure."""
+        found = []
+        for record in records:
+            body = orjson.loads(record.value)
+            if body.get("type") == "CustomerErased":
+                people = [body["customer_id"], *body.get("profile", {}).get("aliases", [])]
+                at = datetime.fromisoformat(body["recorded_at"])
+                found.append((body["tenant"], people, int(at.timestamp() * 1_000_000)))
+        return found
+
+    def apply(
+        self,
+        store: ProjectionStore,
+        erased: list[tuple[str, list[str], int]],
+        table: Callable[[str], str],
+    ) -> None:
+        for tenant, people, at_us in erased:
+            params: dict[str, Any] = {"t": tenant, "ids": people, "v": at_us}
+            store.command(
+                f"INSERT INTO {table('identities')} (tenant, kind, value, customer_id, version, "
+                "linked, updated_at) SELECT tenant, kind, value, customer_id, {v:UInt64}, false, "
+                f"now64(3) FROM {table('identities')} WHERE tenant = {{t:String}} "
+                "AND has({ids:Array(UUID)}, customer_id)",
+                params,
+            )
+            for name in ("touchpoints", "engagement_scores", "engagement_current", "rfm"):
+                store.command(
+                    f"DELETE FROM {table(name)} WHERE tenant = {{t:String}} "
+                    "AND has({ids:Array(UUID)}, customer_id)",
+                    params,
+                )
+            self.erased.update((tenant, person) for person in people)
 
 
 def _projection_of(topic: str) -> str:

@@ -1,0 +1,78 @@
+"""An erased customer disappears from the projections, and stays gone.
+
+Real record bodies (intake, identity and engagement stages in-process) are
+projected into chDB; an erasure command goes through the identity stage;
+the projector's erasure step then removes the person's timeline, scores and
+RFM rows, unlinks their identifiers, and drops a late touchpoint resolved to
+them before the erasure. Another customer's rows are untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from projections.migrations import apply_migrations
+from projections.projector import Erasures, tables_for
+from projections.store import ProjectionStore, open_projection_store
+from services.identity.commands import erase_command
+from services.kafka.topics import CUSTOMERS, RESOLVED, SCORES
+from tests.unit.test_projection_rows import Pipeline, T, envelope
+
+pytestmark = pytest.mark.integration
+
+
+def project(store: ProjectionStore, pipeline: Pipeline, topic: str, start: int = 0) -> int:
+    records = pipeline.records(topic)[start:]
+    for table, arrow in tables_for(topic, records).items():
+        store.insert_arrow(table, arrow, None)
+    return len(pipeline.records(topic))
+
+
+def count(store: ProjectionStore, table: str, customer: str) -> int:
+    return int(store.query_rows(
+        f"SELECT count() FROM {table} WHERE tenant = {{t:String}} AND customer_id = {{c:UUID}}",
+        {"t": T, "c": customer})[0][0])  # fmt: skip
+
+
+def test_an_erasure_removes_the_person_and_keeps_them_out(tmp_path: Path) -> None:
+    store = open_projection_store(f"chdb://{tmp_path / 'clickhouse'}")
+    try:
+        apply_migrations(store)
+        pipeline = Pipeline()
+        pipeline.send([
+            envelope("chat.started", "2026-02-01T10:00:00Z", {"email": "gone@x.io"}, chat_id="c1"),
+            envelope("chat.started", "2026-02-02T10:00:00Z", {"email": "gone@x.io", "phone": "+14155550199"}, chat_id="c2"),
+            envelope("chat.started", "2026-02-03T10:00:00Z", {"email": "stays@x.io"}, chat_id="c3"),
+        ])  # fmt: skip
+        seen = {topic: project(store, pipeline, topic) for topic in (RESOLVED, CUSTOMERS, SCORES)}
+        owners = {b["identities"]["email"]: b["customer_id"] for b in pipeline.bodies(RESOLVED)}
+        gone, stays = owners["gone@x.io"], owners["stays@x.io"]
+        assert (
+            count(store, "touchpoints", gone) == 2 and count(store, "engagement_scores", gone) > 0
+        )
+        late = pipeline.records(RESOLVED)[0]  # resolved to them before the erasure, arriving after
+
+        pipeline.command(erase_command(T, "gdpr request 9", kind="email", value="gone@x.io"))
+        customers = pipeline.records(CUSTOMERS)[seen[CUSTOMERS] :]
+        project(store, pipeline, CUSTOMERS, seen[CUSTOMERS])
+        erasures = Erasures()
+        found = erasures.found_in(customers)
+        assert [people[0] for _, people, _ in found] == [gone]
+        erasures.apply(store, found, lambda name: name)
+
+        for table in ("touchpoints", "engagement_scores", "engagement_current", "rfm"):
+            assert count(store, table, gone) == 0, table
+        assert count(store, "touchpoints", stays) == 1
+        linked = store.query_rows(
+            "SELECT kind, argMax(linked, version) FROM identities WHERE tenant = {t:String} "
+            "AND customer_id = {c:UUID} GROUP BY kind, value ORDER BY kind", {"t": T, "c": gone})  # fmt: skip
+        assert linked == [("email", False), ("phone", False)]
+        assert erasures.covers(late)
+
+        reloaded = Erasures()
+        reloaded.load(store, lambda name: name)  # a restarted projector (or a replay) knows too
+        assert reloaded.covers(late) and not reloaded.covers(pipeline.records(RESOLVED)[2])
+    finally:
+        store.close()
