@@ -54,6 +54,7 @@ def private_stack() -> Iterator[Stack]:
             "TOUCHLINE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
             "TOUCHLINE_KAFKA_CONTROLLER_PORT": str(free_port()),
             "TOUCHLINE_HTTP_PORT": str(free_port()),
+            "TOUCHLINE_QUERY_PORT": str(free_port()),
             "TOUCHLINE_DEDUP_CACHE_SIZE": "0",
         })  # fmt: skip
         settings = Settings.from_env(env)

@@ -54,17 +54,20 @@ def wait_idle(stack: Stack, group: str, topics: list[str], deadline_s: float = 6
 
 async def send_paced(stack: Stack, events: list[dict[str, Any]], rate: float) -> None:
     """One event per request at ``rate``/s: what freshness means to an agent watching a timeline."""
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30,
+    limits = httpx.Limits(max_connections=16)
+    timeout = httpx.Timeout(30.0, pool=None)  # a request waits for a connection, never fails on it
+    async with httpx.AsyncClient(base_url=stack.url, timeout=timeout, limits=limits,
                                  headers={"Authorization": f"Bearer {stack.key}"}) as client:  # fmt: skip
         start = time.perf_counter()
-        pending = []
-        for i, event in enumerate(events):
+
+        async def send(i: int, event: dict[str, Any]) -> None:
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            pending.append(asyncio.create_task(client.post("/v1/events", json=event)))
-        for response in await asyncio.gather(*pending):
+            response = await client.post("/v1/events", json=event)
             response.raise_for_status()
+
+        await asyncio.gather(*(send(i, e) for i, e in enumerate(events)))
 
 
 def freshness(stack: Stack, workdir: Path, rate: float, seconds: float) -> tuple[list[float], int]:
@@ -153,7 +156,9 @@ def timeline_latency(total_rows: int, workdir: Path, samples: int = 300) -> tupl
         chunk = 1_000_000
         for first in range(0, total_rows, chunk):
             n = min(chunk, total_rows - first)
-            store.insert_arrow("touchpoints", _synthetic(n, customers, start, first), None)
+            store.insert_arrow(
+                "touchpoints", synthetic_touchpoints(n, customers, start, first), None
+            )
         timings = []
         for _ in range(samples):
             customer = random.choice(customers)
@@ -171,7 +176,7 @@ def timeline_latency(total_rows: int, workdir: Path, samples: int = 300) -> tupl
         store.close()
 
 
-def _synthetic(n: int, customers: list[str], start: datetime, offset: int) -> pa.Table:
+def synthetic_touchpoints(n: int, customers: list[str], start: datetime, offset: int) -> pa.Table:
     rng = random.Random(offset)
     types = [("phone", "call.completed"), ("email", "email.opened"), ("chat", "chat.started"),
              ("store", "purchase.completed"), ("web", "web.page_viewed")]  # fmt: skip

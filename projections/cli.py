@@ -7,11 +7,8 @@ projector runs, ``migrate`` and ``sql`` cannot open it and say so.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
-import logging
-import signal
 import sys
 from typing import Any
 
@@ -108,28 +105,9 @@ def _cell(value: Any) -> str:
 
 
 def _projector(args: argparse.Namespace, settings: Settings) -> int:
-    from projections.projector import Projector
+    from services.query.service import run_projection_service
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    store = _open(settings)
-    if store is None:
-        return EXIT_UNAVAILABLE
-    try:
-        apply_migrations(store)
-        projector = Projector(store, settings.kafka_bootstrap, settings.projector_group,
-                              settings.projector_flush_rows, settings.projector_flush_ms / 1000)  # fmt: skip
-        asyncio.run(_run_until_signalled(projector))
-    finally:
-        store.close()
-    return 0
-
-
-async def _run_until_signalled(projector: Any) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, projector.stop)
-    await projector.run()
+    return run_projection_service(settings)
 
 
 def add_replay_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

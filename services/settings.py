@@ -52,6 +52,7 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http_workers: int = 1
+    query_port: int = 8001
     data_dir: Path = Path(".touchline")
     cache_dir: Path = Path(".touchline/cache")
     clickhouse_url: str = ""
@@ -88,6 +89,7 @@ class Settings:
             http_host=_str(env, "TOUCHLINE_HTTP_HOST", base.http_host),
             http_port=_int(env, "TOUCHLINE_HTTP_PORT", base.http_port, 0),
             http_workers=_int(env, "TOUCHLINE_HTTP_WORKERS", base.http_workers, 1),
+            query_port=_int(env, "TOUCHLINE_QUERY_PORT", base.query_port, 0),
             data_dir=data_dir,
             cache_dir=Path(_str(env, "TOUCHLINE_CACHE_DIR", str(data_dir / "cache"))),
             clickhouse_url=_str(

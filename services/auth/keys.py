@@ -13,9 +13,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["publisher", "agent", "analyst"]
-ROLES: tuple[Role, ...] = ("publisher", "agent", "analyst")
-_PREFIX = {"publisher": "tlp", "agent": "tla", "analyst": "tln"}
+Role = Literal["publisher", "agent", "supervisor", "analyst"]
+#: agent: reads customers with email/phone masked; supervisor: reads them in full
+ROLES: tuple[Role, ...] = ("publisher", "agent", "supervisor", "analyst")
+_PREFIX = {"publisher": "tlp", "agent": "tla", "supervisor": "tls", "analyst": "tln"}
 
 
 class KeyError_(ValueError):

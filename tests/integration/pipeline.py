@@ -48,6 +48,9 @@ class Run:
     scores: list[dict[str, Any]]
     store_url: str
     killed_after: int
+    #: a third, small tenant for tests that append events later (so A and B stay as the oracle has them)
+    live_tenant: str = ""
+    live: list[dict[str, Any]] | None = None
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -92,12 +95,17 @@ def pipeline_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
         for t in (TOUCHPOINTS, RESOLVED, CUSTOMERS, SCORES)
     }
     sim = simulate(SimulationConfig(customers=250, seed=21), END)
-    tenant_a, tenant_b = random_tenant(), random_tenant()
+    tenant_a, tenant_b, tenant_live = random_tenant(), random_tenant(), random_tenant()
     shuffled = list(sim.events)
     random.Random(5).shuffle(shuffled)
     log = data / "worker.log"
     worker = _worker(env, log)
     try:
+        _publish(
+            kafka_bootstrap,
+            tenant_live,
+            simulate(SimulationConfig(customers=30, seed=33), END).events,
+        )
         _publish(kafka_bootstrap, tenant_a, sim.events)
         half = len(shuffled) // 2
         _publish(kafka_bootstrap, tenant_b, shuffled[:half])
@@ -121,6 +129,7 @@ def pipeline_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
         (tenant_a, tenant_b),
         f"sqlite://{data / 'identity.sqlite3'}",
         killed_after,
+        tenant_live,
     )
 
 
@@ -133,20 +142,27 @@ def _count_tenant(bootstrap: str, since: Any, tenant: str) -> int:
 
 
 def _collect(
-    bootstrap: str, since: dict[str, Any], tenants: tuple[str, str], store: str, killed_after: int
+    bootstrap: str,
+    since: dict[str, Any],
+    tenants: tuple[str, str],
+    store: str,
+    killed_after: int,
+    live_tenant: str,
 ) -> Run:
     def read(topic: str) -> list[dict[str, Any]]:
         values = [
             orjson.loads(r.value) for r in asyncio.run(read_since(bootstrap, since[topic], topic))
         ]
-        return [v for v in values if v.get("tenant") in tenants]
+        return [v for v in values if v.get("tenant") in (*tenants, live_tenant)]
 
     logged = [
         decode_touchpoint(r.value).as_dict()
         for r in asyncio.run(read_since(bootstrap, since[TOUCHPOINTS], TOUCHPOINTS))
     ]
-    by_tenant: dict[str, list[dict[str, Any]]] = {t: [] for t in tenants}
+    by_tenant: dict[str, list[dict[str, Any]]] = {t: [] for t in (*tenants, live_tenant)}
     for envelope in logged:
         if envelope["tenant"] in by_tenant:
             by_tenant[envelope["tenant"]].append(envelope)
-    return Run(by_tenant, read(RESOLVED), read(CUSTOMERS), read(SCORES), store, killed_after)
+    live = by_tenant.pop(live_tenant)
+    return Run(by_tenant, read(RESOLVED), read(CUSTOMERS), read(SCORES), store, killed_after,
+               live_tenant, live)  # fmt: skip

@@ -26,7 +26,7 @@ from services.kafka.lag import group_lag
 from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from tests import oracle
 from tests.integration.pipeline import Run
-from tests.support import TOUCHLINE, base_env, random_tenant, wait_until
+from tests.support import TOUCHLINE, base_env, free_port, random_tenant, wait_until
 
 pytestmark = pytest.mark.integration
 TOPICS = [RESOLVED, CUSTOMERS, SCORES, DEADLETTER]
@@ -54,7 +54,7 @@ def projected(
     group = f"projector-{random_tenant()}"
     env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(data), TOUCHLINE_PROJECTOR_GROUP=group,
                    TOUCHLINE_CLICKHOUSE_URL=f"chdb://{data / 'clickhouse'}",
-                   TOUCHLINE_PROJECTOR_FLUSH_ROWS="1500")  # fmt: skip
+                   TOUCHLINE_PROJECTOR_FLUSH_ROWS="1500", TOUCHLINE_QUERY_PORT=str(free_port()))  # fmt: skip
     log = data / "projector.log"
 
     def lag() -> int:

@@ -1,0 +1,292 @@
+"""The agent's API and page: search, the 360 profile, the timeline, and a live stream.
+
+It runs in the process that owns the projection store (the projector's, in
+the embedded default: a chDB directory opens in one process only). Every
+route is scoped to the caller's tenant; another tenant's customer is simply
+not found (404). Bad parameters get 400 with what was wrong and where.
+Profile and timeline reads are recorded in ``audit_reads``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from events.catalog import CHANNELS, Catalog, load_catalog
+from events.identities import IdentityError, normalize_email, normalize_phone
+from projections import reads
+from projections.store import ProjectionStore, ProjectionStoreError
+from services.auth.keys import ApiKey, KeyStore
+from services.query.audit import AuditLog
+from services.query.masking import Masker
+
+STATIC = Path(__file__).with_name("static")
+AGENT_ROLES = frozenset({"agent", "supervisor"})
+T = TypeVar("T")
+
+
+class QueryError(Exception):
+    def __init__(self, status: int, code: str, message: str, where: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.where = status, code, message, where
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.where is not None:
+            body["where"] = self.where
+        return JSONResponse({"error": body}, status_code=self.status)
+
+
+@dataclass
+class QueryDeps:
+    store: ProjectionStore
+    keys: KeyStore
+    audit: AuditLog
+    region: str = "US"
+    catalog: Catalog = field(default_factory=load_catalog)
+    stream_poll_s: float = 0.5
+    _freshness: tuple[float, dict[str, Any]] = (0.0, {})
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await asyncio.to_thread(fn, self.store, *args, **kwargs)
+        except ProjectionStoreError as exc:
+            raise QueryError(
+                503, "projections_unavailable", str(exc).split("\n")[0][:300]
+            ) from None
+
+    async def freshness(self) -> dict[str, Any]:
+        at, value = self._freshness
+        if time.monotonic() - at > 1.0:
+            value = _jsonable(await self.read(reads.freshness))
+            self._freshness = (time.monotonic(), value)
+        return value
+
+
+def create_query_app(deps: QueryDeps) -> FastAPI:
+    app = FastAPI(title="Touchline agent API", version="1",
+                  description="Find a customer and read one cross-channel timeline, live.")  # fmt: skip
+
+    @app.exception_handler(QueryError)
+    async def query_error(request: Request, exc: QueryError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameters(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return QueryError(400, "bad_parameter", str(first.get("msg")), where).response()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "freshness": await deps.freshness()}
+
+    @app.get("/v1/customers")
+    async def search(
+        request: Request,
+        query: Annotated[str, Query(min_length=1, max_length=200)],
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    ) -> Response:
+        key = authenticate(request, deps.keys)
+        masker = Masker(deps.catalog, key.role)
+        candidates = search_candidates(query, deps.region)
+        found = await deps.read(reads.search, key.tenant, candidates, query, limit, offset)
+        for hit in found:
+            hit["matched"] = [{"kind": m["kind"], "value": masker.identity(m["kind"], m["value"])}
+                              for m in hit["matched"]]  # fmt: skip
+        return _json({"results": found, "limit": limit, "offset": offset,
+                      "interpreted_as": [f"{k}:{masker.identity(k, v)}" for k, v in candidates],
+                      "freshness": await deps.freshness()})  # fmt: skip
+
+    @app.get("/v1/customers/{customer_id}")
+    async def profile(request: Request, customer_id: str) -> Response:
+        key = authenticate(request, deps.keys)
+        survivor = await _resolve(deps, key, customer_id)
+        found = await deps.read(reads.profile, key.tenant, survivor)
+        deps.audit.record(key, str(survivor), "profile")
+        masker = Masker(deps.catalog, key.role)
+        body = {**found.__dict__, "identities": masker.identities(found.identities),
+                "requested_id": customer_id, "freshness": await deps.freshness()}  # fmt: skip
+        return _json(body)
+
+    @app.get("/v1/customers/{customer_id}/timeline")
+    async def timeline(
+        request: Request,
+        customer_id: str,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        channel: Annotated[list[str] | None, Query()] = None,
+        type: Annotated[list[str] | None, Query()] = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Response:
+        key = authenticate(request, deps.keys)
+        channels = _known(channel, set(CHANNELS), "channel")
+        types = _known(type, set(deps.catalog.types), "type")
+        after = decode_cursor(cursor) if cursor else None
+        survivor = await _resolve(deps, key, customer_id)
+        page = await deps.read(reads.timeline, key.tenant, survivor, limit=limit, after=after,
+                               channels=channels, types=types, since=_instant(since, "since"),
+                               until=_instant(until, "until"))  # fmt: skip
+        deps.audit.record(key, str(survivor), "timeline")
+        masker = Masker(deps.catalog, key.role)
+        entries = [_masked_entry(masker, e) for e in page.entries]
+        return _json({"customer_id": str(survivor), "requested_id": customer_id, "entries": entries,
+                      "next_cursor": encode_cursor(*page.next_after) if page.next_after else None,
+                      "freshness": await deps.freshness()})  # fmt: skip
+
+    @app.get("/v1/customers/{customer_id}/stream")
+    async def stream(request: Request, customer_id: str) -> StreamingResponse:
+        key = authenticate(request, deps.keys)
+        survivor = await _resolve(deps, key, customer_id)
+        deps.audit.record(key, str(survivor), "stream")
+        masker = Masker(deps.catalog, key.role)
+        return StreamingResponse(_events(deps, request, key, survivor, masker),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app
+
+
+def authenticate(request: Request, keys: KeyStore) -> ApiKey:
+    header = request.headers.get("authorization", "")
+    token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    token = token or request.query_params.get("token", "")  # EventSource cannot send headers
+    if not token:
+        raise QueryError(401, "unauthenticated", "send 'Authorization: Bearer <agent token>'")
+    key = keys.lookup(token)
+    if key is None:
+        raise QueryError(401, "unauthenticated", "unknown or revoked token")
+    if key.role not in AGENT_ROLES:
+        raise QueryError(
+            403, "forbidden", f"role {key.role!r} cannot read customers (agent or supervisor)"
+        )
+    return key
+
+
+def search_candidates(text: str, region: str) -> list[tuple[str, str]]:
+    """The identifiers a search box entry could be, normalized the way ingest normalizes them."""
+    raw = text.strip()
+    found: list[tuple[str, str]] = []
+    if "@" in raw:
+        with contextlib.suppress(IdentityError):
+            found.append(("email", normalize_email(raw)))
+    digits = sum(c.isdigit() for c in raw)
+    if digits >= 6 and all(c.isdigit() or c in "+-() ." for c in raw):
+        with contextlib.suppress(IdentityError):
+            found.append(("phone", normalize_phone(raw, region)))
+    for kind in ("loyalty_id", "customer_ref", "device_id"):
+        found.append((kind, raw))
+    if ":" in raw:
+        network, _, handle = raw.partition(":")
+        found.append(("social", f"{network.lower()}:{handle.lstrip('@').lower()}"))
+    return found
+
+
+def encode_cursor(at: datetime, event_id: str) -> str:
+    raw = orjson.dumps([int(at.timestamp() * 1000), event_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at_ms, event_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromtimestamp(int(at_ms) / 1000, UTC), str(uuid.UUID(str(event_id)))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError):
+        raise QueryError(400, "bad_cursor", "the cursor is not one this API returned",
+                         "cursor") from None  # fmt: skip
+
+
+async def _resolve(deps: QueryDeps, key: ApiKey, customer_id: str) -> uuid.UUID:
+    try:
+        parsed = uuid.UUID(customer_id)
+    except ValueError:
+        raise QueryError(400, "bad_customer_id", f"{customer_id!r} is not a customer id (a UUID)",
+                         "customer_id") from None  # fmt: skip
+    survivor = await deps.read(reads.survivor, key.tenant, parsed)
+    if survivor is None:
+        raise QueryError(404, "not_found", f"no customer {customer_id} in tenant {key.tenant}")
+    return survivor
+
+
+def _known(values: list[str] | None, allowed: set[str], name: str) -> list[str] | None:
+    if not values:
+        return None
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise QueryError(400, f"unknown_{name}", f"unknown {name} {unknown[0]!r} "
+                         f"(one of {', '.join(sorted(allowed))})", name)  # fmt: skip
+    return values
+
+
+def _instant(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise QueryError(400, "bad_time", f"{name} must be an ISO 8601 time", name) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _masked_entry(masker: Masker, entry: dict[str, Any]) -> dict[str, Any]:
+    payload = masker.payload(entry["type"], entry.get("schema_version", 1), entry["payload"])
+    return {**entry, "payload": payload}
+
+
+async def _events(
+    deps: QueryDeps, request: Request, key: ApiKey, customer: uuid.UUID, masker: Masker
+) -> AsyncIterator[bytes]:
+    """Server-sent events: new timeline entries and score changes, as they are projected."""
+    since = datetime.now(UTC)
+    last_score: Any = None
+    beat = time.monotonic()
+    yield b": connected\n\n"
+    while not await request.is_disconnected():
+        entries, since = await deps.read(reads.changes_since, key.tenant, customer, since)
+        for entry in entries:
+            yield _sse("touchpoint", _masked_entry(masker, entry))
+        score = await deps.read(reads.current_score, key.tenant, customer)
+        if score is not None and score != last_score:
+            if last_score is not None:
+                yield _sse("score", score)
+            last_score = score
+        if time.monotonic() - beat > 15:
+            beat = time.monotonic()
+            yield b": keep-alive\n\n"
+        await asyncio.sleep(deps.stream_poll_s)
+
+
+def _sse(event: str, data: Any) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(_jsonable(data)) + b"\n\n"
+
+
+def _jsonable(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+
+
+def _json(body: Any) -> Response:
+    return Response(orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS),
+                    media_type="application/json")  # fmt: skip

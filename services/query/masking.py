@@ -1,0 +1,63 @@
+"""PII masking for agents who may recognise a customer but not read their details.
+
+Role ``agent`` sees ``t***@example.com`` and ``+1******2671``; ``supervisor``
+sees them in full. Payload fields marked ``x-pii`` in the event schemas are
+masked the same way, so a new event type needs no change here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from events.catalog import Catalog
+
+FULL_ROLES = frozenset({"supervisor"})
+
+
+def mask_value(kind: str, value: str) -> str:
+    if kind == "email" and "@" in value:
+        local, _, domain = value.partition("@")
+        return f"{local[:1]}***@{domain}"
+    if kind == "phone":
+        digits = value[-4:]
+        return f"{value[:2]}{'*' * max(len(value) - 6, 3)}{digits}"
+    if len(value) <= 4:
+        return "***"
+    return f"{value[:2]}***{value[-2:]}"
+
+
+class Masker:
+    def __init__(self, catalog: Catalog, role: str) -> None:
+        self.catalog = catalog
+        self.full = role in FULL_ROLES
+
+    def identities(self, identities: Mapping[str, list[str]]) -> dict[str, list[str]]:
+        if self.full:
+            return {k: list(v) for k, v in identities.items()}
+        return {k: [mask_value(k, v) for v in values] for k, values in identities.items()}
+
+    def identity(self, kind: str, value: str) -> str:
+        return value if self.full else mask_value(kind, value)
+
+    def payload(self, event_type: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
+        if self.full:
+            return payload
+        found = self.catalog.get(event_type)
+        if found is None or version not in found.payload_schemas:
+            return payload
+        masked = dict(payload)
+        for pointer in found.pii_pointers(version):
+            _mask_at(masked, pointer.removeprefix("/payload").strip("/").split("/"))
+        return masked
+
+
+def _mask_at(doc: dict[str, Any], path: list[str]) -> None:
+    head, rest = path[0], path[1:]
+    if head not in doc:
+        return
+    if rest and isinstance(doc[head], dict):
+        doc[head] = dict(doc[head])
+        _mask_at(doc[head], rest)
+    elif not rest and doc[head] is not None:
+        doc[head] = mask_value(head, str(doc[head]))

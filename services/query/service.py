@@ -1,0 +1,88 @@
+"""``touchline projector``: the process that owns the projection store.
+
+It runs the projector (Kafka to ClickHouse) and serves the agent API and
+page from the same store, in one event loop: an embedded chDB directory opens
+in one process only, so the reads must live where the writes do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+
+import uvicorn
+
+from projections.migrations import apply_migrations
+from projections.projector import Projector
+from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
+from services.auth.sqlite import SqliteKeyStore
+from services.query.app import QueryDeps, create_query_app
+from services.query.audit import AuditLog
+from services.settings import Settings
+
+log = logging.getLogger("touchline.projector")
+
+
+def run_projection_service(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    try:
+        store = open_projection_store(settings.clickhouse_url)
+    except ProjectionStoreError as exc:
+        print(f"touchline projector: {exc}", file=sys.stderr)
+        return 3
+    try:
+        apply_migrations(store)
+        asyncio.run(_serve(settings, store))
+    finally:
+        store.close()
+    return 0
+
+
+async def _serve(settings: Settings, store: ProjectionStore) -> None:
+    projector = Projector(store, settings.kafka_bootstrap, settings.projector_group,
+                          settings.projector_flush_rows, settings.projector_flush_ms / 1000)  # fmt: skip
+    audit = AuditLog(store)
+    keys = SqliteKeyStore(settings.keys_db_path)
+    app = create_query_app(QueryDeps(store, keys, audit, settings.default_phone_region))
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.query_port,
+                            log_level="warning", lifespan="off")  # fmt: skip
+    server = QuietServer(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    projecting = asyncio.create_task(projector.run())
+    serving = asyncio.create_task(server.serve())
+    auditing = asyncio.create_task(audit.run())
+    log.info("agent page and API on http://%s:%d/", settings.http_host, settings.query_port)
+    done = asyncio.create_task(stop.wait())
+    await asyncio.wait({done, projecting, serving}, return_when=asyncio.FIRST_COMPLETED)
+    projector.stop()
+    server.should_exit = True
+    auditing.cancel()
+    failures = []
+    for task in (projecting, serving, auditing):
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # the projector or the server died: stop, and say why
+            log.exception("%s failed", task.get_coro())
+            failures.append(exc)
+    done.cancel()
+    keys.close()
+    if failures:
+        raise failures[0]
+
+
+class QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the service decides how everything stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield

@@ -1,0 +1,334 @@
+"""The agent API over the real pipeline: the stream run projected, served by ``touchline projector``.
+
+Search by every identifier kind and format, the 360 profile against the
+oracle, the timeline (order, pagination while events arrive, filters,
+aliases), tenant isolation, masking per role, bad parameters, the live
+stream, and the audit of every read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import phonenumbers
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from projections.store import open_projection_store
+from services.identity.resolver import IdentityResolver
+from services.identity.store import eventsourcing_env
+from services.kafka.lag import group_lag
+from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
+from tests import oracle
+from tests.integration.pipeline import Run
+from tests.support import TOUCHLINE, base_env, cli, free_port, random_tenant, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Agents:
+    run: Run
+    url: str
+    env: dict[str, str]
+    bootstrap: str
+    tokens: dict[tuple[str, str], str]  # (tenant, role) -> token
+    process: subprocess.Popen[bytes]
+    data: Path
+
+    def get(
+        self, path: str, tenant: str, role: str = "supervisor", **params: Any
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[(tenant, role)]}"}
+        return httpx.get(self.url + path, params=params, headers=headers, timeout=30)
+
+    def ok(self, path: str, tenant: str, role: str = "supervisor", **params: Any) -> Any:
+        response = self.get(path, tenant, role, **params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(60)
+
+
+@pytest.fixture(scope="module")
+def agents(
+    pipeline_run: Run, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Agents]:
+    data = tmp_path_factory.mktemp("agents")
+    port = free_port()
+    group = f"agents-{random_tenant()}"
+    env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(data), TOUCHLINE_PROJECTOR_GROUP=group,
+                   TOUCHLINE_QUERY_PORT=str(port))  # fmt: skip
+    tokens = {(tenant, role): cli(env, "keys", "create", "--tenant", tenant, "--role", role).stdout.strip()
+              for tenant in [*pipeline_run.tenants, pipeline_run.live_tenant]
+              for role in ("agent", "supervisor", "publisher")}  # fmt: skip
+    with (data / "projector.log").open("ab") as log:
+        process = subprocess.Popen([TOUCHLINE, "projector"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+    handle = Agents(
+        pipeline_run, f"http://127.0.0.1:{port}", env, kafka_bootstrap, tokens, process, data
+    )
+    try:
+        topics = [RESOLVED, CUSTOMERS, SCORES, DEADLETTER]
+        wait_until(lambda: asyncio.run(group_lag(kafka_bootstrap, group, topics)) == 0, 240,
+                   "the projector to catch up", 0.5)  # fmt: skip
+        yield handle
+    finally:
+        handle.stop()
+
+
+def _envelopes(agents: Agents, tenant: str) -> list[dict[str, Any]]:
+    if tenant == agents.run.live_tenant:
+        return agents.run.live or []
+    return agents.run.tenants[tenant]
+
+
+def _someone(agents: Agents, tenant: str, needs: tuple[str, ...]) -> tuple[frozenset[str], str]:
+    """An oracle customer with identifiers of every kind in ``needs``, and its survivor id."""
+    resolver = IdentityResolver(eventsourcing_env(agents.run.store_url))
+    for group in sorted(
+        oracle.expected_customers(_envelopes(agents, tenant)), key=len, reverse=True
+    ):
+        kinds = {key.split(":", 1)[0] for key in group}
+        if set(needs) <= kinds:
+            kind, value = next(iter(sorted(group))).split(":", 1)
+            return group, str(resolver.customer_of(tenant, kind, value))
+    raise AssertionError(f"no simulated customer has {needs}")
+
+
+def _value(group: frozenset[str], kind: str) -> str:
+    return sorted(key.split(":", 1)[1] for key in group if key.startswith(kind + ":"))[0]
+
+
+def test_search_finds_a_customer_by_every_identifier_kind_and_format(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    group, customer = _someone(agents, tenant, ("email", "phone"))
+    email, phone = _value(group, "email"), _value(group, "phone")
+    national = phonenumbers.format_number(
+        phonenumbers.parse(phone), phonenumbers.PhoneNumberFormat.NATIONAL
+    )
+    queries = {customer: [email, email.upper(), f"  {email} ", phone, national]}
+    for kind in ("loyalty_id", "customer_ref", "social"):
+        other, owner = _someone(agents, tenant, (kind,))
+        queries.setdefault(owner, []).append(_value(other, kind))
+    for owner, texts in queries.items():
+        for query in texts:
+            body = agents.ok("/v1/customers", tenant, query=query)
+            assert [r["customer_id"] for r in body["results"]][:1] == [owner], (query, body)
+            assert body["results"][0]["match"] == "exact"
+    prefix = agents.ok("/v1/customers", tenant, query=email.split("@")[0][:6])
+    assert customer in [r["customer_id"] for r in prefix["results"]]
+    assert agents.ok("/v1/customers", tenant, query="nobody-at-all@example.org")["results"] == []
+
+
+def test_the_profile_matches_the_oracle(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    group, customer = _someone(agents, tenant, ("email", "phone"))
+    body = agents.ok(f"/v1/customers/{customer}", tenant)
+    expected: dict[str, list[str]] = {}
+    for key in group:
+        kind, value = key.split(":", 1)
+        expected.setdefault(kind, []).append(value)
+    assert {k: sorted(v) for k, v in body["identities"].items()} == {
+        k: sorted(v) for k, v in expected.items()
+    }
+    facts = oracle.facts_for(group, agents.run.tenants[tenant])
+    assert {ch: c["count"] for ch, c in body["channels"].items()} == dict(
+        Counter(f["channel"] for f in facts)
+    )
+    latest = [s for s in agents.run.scores if s["customer_id"] == customer][-1]
+    assert body["engagement"]["score"] == latest["engagement"]["score"]
+    assert body["engagement"]["model_version"] == latest["model_version"]
+    assert body["rfm"]["segment"] == latest["rfm"]["segment"]
+    assert body["freshness"]["touchpoints"]["lag_records"] >= 0
+
+
+def test_the_timeline_is_newest_first_and_reads_through_aliases(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    merges = [
+        c
+        for c in agents.run.customers
+        if c["type"] == "MergedIntoSurvivor" and c["tenant"] == tenant
+    ]
+    alias = merges[0]["customer_id"]
+    survivor = agents.ok(f"/v1/customers/{alias}", tenant)["customer_id"]
+    assert survivor != alias
+    page = agents.ok(f"/v1/customers/{alias}/timeline", tenant, limit=200)
+    assert page["customer_id"] == survivor and page["requested_id"] == alias
+    times = [e["occurred_at"] for e in page["entries"]]
+    assert times == sorted(times, reverse=True)
+    assert alias in {
+        e["recorded_under"] for e in page["entries"]
+    }  # the alias's own events are there
+
+
+def test_pagination_has_no_gaps_or_repeats_while_events_arrive(agents: Agents) -> None:
+    tenant = (
+        agents.run.live_tenant
+    )  # events are appended: not tenant A or B, which other tests compare
+    group, customer = _someone(agents, tenant, ("email",))
+    expected = {f["event_id"] for f in oracle.facts_for(group, _envelopes(agents, tenant))}
+    seen: list[str] = []
+    page = agents.ok(f"/v1/customers/{customer}/timeline", tenant, limit=3)
+    arrived = []
+    while True:
+        seen += [e["event_id"] for e in page["entries"]]
+        arrived.append(_append_resolved(agents, tenant, customer))  # newer than everything shown
+        if not page["next_cursor"]:
+            break
+        page = agents.ok(
+            f"/v1/customers/{customer}/timeline", tenant, limit=3, cursor=page["next_cursor"]
+        )
+    assert len(seen) == len(set(seen)), "an entry was repeated"
+    assert set(seen) == expected, "an entry was skipped"
+    wait_until(lambda: set(arrived) <= {e["event_id"] for e in agents.ok(
+        f"/v1/customers/{customer}/timeline", tenant, limit=200)["entries"]}, 30, "new events", 0.5)  # fmt: skip
+
+
+def test_filters_by_channel_type_and_time(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    group, customer = _someone(agents, tenant, ("email", "phone"))
+    facts = oracle.facts_for(group, agents.run.tenants[tenant])
+    channel = Counter(f["channel"] for f in facts).most_common(1)[0][0]
+    only = agents.ok(f"/v1/customers/{customer}/timeline", tenant, limit=200, channel=channel)
+    assert {e["channel"] for e in only["entries"]} == {channel}
+    assert len(only["entries"]) == sum(1 for f in facts if f["channel"] == channel)
+    kind = facts[0]["type"]
+    typed = agents.ok(f"/v1/customers/{customer}/timeline", tenant, limit=200, type=kind)
+    assert {e["type"] for e in typed["entries"]} == {kind}
+    middle = sorted(f["occurred_at"] for f in facts)[len(facts) // 2]
+    recent = agents.ok(f"/v1/customers/{customer}/timeline", tenant, limit=200, since=middle)
+    assert all(e["occurred_at"] >= middle.replace("Z", "") for e in recent["entries"])
+    assert 0 < len(recent["entries"]) < len(facts)
+
+
+def test_another_tenants_customer_is_not_found(agents: Agents) -> None:
+    a, b = list(agents.run.tenants)
+    group, customer = _someone(agents, a, ("email",))
+    for path in (f"/v1/customers/{customer}", f"/v1/customers/{customer}/timeline"):
+        refused = agents.get(path, b)
+        assert refused.status_code == 404 and customer not in refused.text.replace(
+            f"no customer {customer}", ""
+        )
+    found = agents.ok("/v1/customers", b, query=_value(group, "email"))
+    assert customer not in [
+        r["customer_id"] for r in found["results"]
+    ]  # B's own copy is another id
+
+
+def test_roles_see_masked_or_full_identifiers(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    group, customer = _someone(agents, tenant, ("email", "phone"))
+    email, phone = _value(group, "email"), _value(group, "phone")
+    masked = agents.ok(f"/v1/customers/{customer}", tenant, role="agent")["identities"]
+    full = agents.ok(f"/v1/customers/{customer}", tenant, role="supervisor")["identities"]
+    assert email in full["email"] and phone in full["phone"]
+    assert email not in masked["email"] and masked["email"][0].startswith(email[0] + "***@")
+    assert phone not in masked["phone"] and masked["phone"][0].endswith(phone[-4:])
+    publisher = agents.get(f"/v1/customers/{customer}", tenant, role="publisher")
+    assert publisher.status_code == 403
+    assert httpx.get(f"{agents.url}/v1/customers/{customer}").status_code == 401
+
+
+def test_bad_parameters_get_400_with_a_message(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    _, customer = _someone(agents, tenant, ("email",))
+    cases = [
+        (f"/v1/customers/{customer}/timeline", {"cursor": "not-a-cursor"}, "cursor"),
+        (f"/v1/customers/{customer}/timeline", {"channel": "pigeon"}, "channel"),
+        (f"/v1/customers/{customer}/timeline", {"type": "call.teleported"}, "type"),
+        (f"/v1/customers/{customer}/timeline", {"since": "yesterday"}, "since"),
+        (f"/v1/customers/{customer}/timeline", {"limit": "0"}, "limit"),
+        ("/v1/customers/not-an-id", {}, "customer_id"),
+        ("/v1/customers", {}, "query"),
+    ]
+    for path, params, where in cases:
+        response = agents.get(path, tenant, **params)
+        assert response.status_code == 400, (path, params, response.text)
+        error = response.json()["error"]
+        assert error["message"] and where in error.get("where", ""), (path, error)
+
+
+def test_the_stream_pushes_a_new_entry(agents: Agents) -> None:
+    tenant = agents.run.live_tenant
+    _, customer = _someone(agents, tenant, ("email",))
+    received: list[dict[str, Any]] = []
+    token = agents.tokens[(tenant, "agent")]
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{agents.url}/v1/customers/{customer}/stream", params={"token": token},
+                          timeout=30) as response:  # fmt: skip
+            event = None
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: ") and event == "touchpoint":
+                    received.append(orjson.loads(line.removeprefix("data: ")))
+                    return
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(1.0)
+    event_id = _append_resolved(agents, tenant, customer)
+    listener.join(20)
+    assert [e["event_id"] for e in received] == [event_id]
+
+
+def test_every_read_is_audited(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    _, customer = _someone(agents, tenant, ("email",))
+    agents.ok(f"/v1/customers/{customer}", tenant, role="agent")
+    agents.ok(f"/v1/customers/{customer}/timeline", tenant, role="agent")
+    time.sleep(1.5)  # the audit log flushes every second
+    agents.stop()  # the chDB directory opens in one process: read it once the service is down
+    store = open_projection_store(f"chdb:///{agents.data.resolve()}/clickhouse")
+    try:
+        rows = store.query_rows(
+            "SELECT what, role, key_id FROM audit_reads WHERE tenant = {t:String} AND customer_id = {c:UUID}",
+            {"t": tenant, "c": customer},
+        )
+    finally:
+        store.close()
+    whats = Counter((what, role) for what, role, _ in rows)
+    assert whats[("profile", "agent")] >= 1 and whats[("timeline", "agent")] >= 1
+    assert all(len(key_id) == 12 for *_, key_id in rows)  # the token's id, never the token
+
+
+def _append_resolved(agents: Agents, tenant: str, customer: str) -> str:
+    """A new resolved touchpoint for ``customer``, as the worker would write it (now, on email)."""
+    event_id = str(uuid.uuid4())
+    now = datetime.now(UTC)
+    body = {"event_id": event_id, "tenant": tenant, "type": "email.opened", "schema_version": 1,
+            "occurred_at": now.isoformat().replace("+00:00", "Z"),
+            "received_at": (now + timedelta(milliseconds=5)).isoformat().replace("+00:00", "Z"),
+            "source": "test", "channel": "email", "identities": {},
+            "payload": {"campaign_id": "c-live", "campaign_name": "Live", "message_id": event_id},
+            "customer_id": customer, "identity_flags": []}  # fmt: skip
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=agents.bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                RESOLVED, orjson.dumps(body), key=f"{tenant}|{customer}".encode()
+            )
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    return event_id
