@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup postgres up test lint typecheck unit integration bench clean
+.PHONY: setup postgres chromium up test lint typecheck unit integration bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python packages in .venv, Kafka's jars from Maven Central, Debian's PostgreSQL for tests
-setup: $(STAMP) postgres
+## setup: Python packages in .venv, Kafka's jars from Maven Central, Debian's PostgreSQL and
+## Chromium for tests
+setup: $(STAMP) postgres chromium
 	$(BIN)/python -m services.kafka.jars
 
 # The identity-store contract tests start a private PostgreSQL cluster from Debian's packages.
@@ -21,6 +22,12 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  echo "installing Debian's postgresql (needs root)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# The agent-page browser test drives Debian's Chromium with Playwright (no browser download).
+chromium:
+	@{ test -x /usr/bin/chromium && test -d /usr/share/fonts/opentype/ipafont-gothic; } || { \
+	  echo "installing Debian's chromium and a Japanese font (needs root)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-ipafont-gothic >/dev/null; }
 
 ## up: broker, topics, API and demo traffic on the embedded default (Ctrl-C stops all)
 up: setup
@@ -45,6 +52,7 @@ bench: setup
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.processing
 	$(BIN)/python -m bench.projections
+	$(BIN)/python -m bench.agent_api
 
 clean:
 	rm -rf $(VENV) .touchline .pytest_cache .mypy_cache .ruff_cache

@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pyarrow as pa
 
 from projections.analyst_sql import SqlRefused, run_tenant_sql
@@ -111,12 +115,22 @@ def _projector(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def add_replay_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    help_key = "operator key, for asking a running projection service (default $TOUCHLINE_API_KEY)"
     replay = sub.add_parser("replay", help="rebuild a projection from the log and swap it in")
     replay.add_argument("projection", choices=["touchpoints"])
+    replay.add_argument("--key", help=help_key)
     replay.set_defaults(handler=_replay)
     checksum = sub.add_parser("checksum", help="an order-free checksum of a projection")
     checksum.add_argument("projection", choices=["touchpoints"])
+    checksum.add_argument("--key", help=help_key)
     checksum.set_defaults(handler=_checksum)
+
+
+def _open_quietly(settings: Settings) -> ProjectionStore | None:
+    try:
+        return open_projection_store(settings.clickhouse_url)
+    except ProjectionStoreError:
+        return None
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
@@ -124,30 +138,80 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
     from projections.replay import replay
 
-    store = _open(settings)
-    if store is None:
-        return EXIT_UNAVAILABLE
-    try:
-        apply_migrations(store)
-        with tqdm(unit="ev", desc=f"replay {args.projection}", file=sys.stderr) as bar:
+    store = _open_quietly(settings)
+    with tqdm(unit="ev", desc=f"replay {args.projection}", file=sys.stderr) as bar:
 
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
 
+        if store is None:  # the projection service owns the store: it replays, and keeps serving
+            return _replay_on_service(args, settings, progress)
+        try:
+            apply_migrations(store)
             result = replay(store, settings.kafka_bootstrap, args.projection, progress)
-    finally:
-        store.close()
+        finally:
+            store.close()
     print(f"{args.projection}: {result}")
+    return 0
+
+
+def _service(args: argparse.Namespace, settings: Settings) -> tuple[str, dict[str, str]] | None:
+    key = args.key or os.environ.get("TOUCHLINE_API_KEY")
+    if not key:
+        print("touchline: the projection store is in use by the projection service; pass an "
+              "operator key (--key or $TOUCHLINE_API_KEY) to ask it", file=sys.stderr)  # fmt: skip
+        return None
+    return f"http://{settings.http_host}:{settings.query_port}", {"Authorization": f"Bearer {key}"}
+
+
+def _replay_on_service(
+    args: argparse.Namespace, settings: Settings, progress: Callable[[int, int], None]
+) -> int:
+    service = _service(args, settings)
+    if service is None:
+        return EXIT_UNAVAILABLE
+    url, headers = service
+    path = f"{url}/v1/admin/replay/{args.projection}"
+    try:
+        started = httpx.post(path, headers=headers, timeout=30)
+        if started.status_code != 202:
+            print(f"replay: {started.status_code} {started.text}", file=sys.stderr)
+            return EXIT_REFUSED
+        while True:
+            job = httpx.get(path, headers=headers, timeout=30).json()
+            progress(job["done"], job["total"])
+            if job["state"] != "running":
+                break
+            time.sleep(0.5)
+    except httpx.HTTPError as exc:
+        print(f"replay: the projection service at {url} did not answer: {exc!r}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    if job["state"] == "failed":
+        print(f"replay: failed: {job['error']}", file=sys.stderr)
+        return 1
+    print(f"{args.projection}: {job['result']['rows']} rows, checksum {job['result']['checksum']}")
     return 0
 
 
 def _checksum(args: argparse.Namespace, settings: Settings) -> int:
     from projections.replay import checksum
 
-    store = _open(settings)
+    store = _open_quietly(settings)
     if store is None:
-        return EXIT_UNAVAILABLE
+        service = _service(args, settings)
+        if service is None:
+            return EXIT_UNAVAILABLE
+        url, headers = service
+        answer = httpx.get(
+            f"{url}/v1/admin/checksum/{args.projection}", headers=headers, timeout=120
+        )
+        if answer.status_code != 200:
+            print(f"checksum: {answer.status_code} {answer.text}", file=sys.stderr)
+            return EXIT_REFUSED
+        body = answer.json()
+        print(f"{args.projection}: {body['rows']} rows, checksum {body['checksum']}")
+        return 0
     try:
         print(f"{args.projection}: {checksum(store, args.projection)}")
     finally:

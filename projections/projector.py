@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -144,6 +145,8 @@ class Projector:
         self.until = dict(until) if until is not None else None
         self.stats = ProjectorStats()
         self.erasures = Erasures()
+        #: held while a flush is written; a replay takes it to swap tables between flushes
+        self.writing = threading.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
 
@@ -254,6 +257,15 @@ class Projector:
         await self._write(flush, batch, flush.flush_id)
 
     async def _write(
+        self, flush: Flush, batch: Mapping[TopicPartition, list[SourceRecord]], flush_id: str
+    ) -> None:
+        await asyncio.to_thread(self.writing.acquire)
+        try:
+            await self._write_held(flush, batch, flush_id)
+        finally:
+            self.writing.release()
+
+    async def _write_held(
         self, flush: Flush, batch: Mapping[TopicPartition, list[SourceRecord]], flush_id: str
     ) -> None:
         by_topic: dict[str, list[SourceRecord]] = defaultdict(list)

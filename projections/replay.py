@@ -15,6 +15,8 @@ alias or under its survivor), and they are the same person.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,8 +66,16 @@ def replay(
     bootstrap: str,
     projection: str,
     progress: Callable[[int, int], None] | None = None,
+    live_writes: threading.Lock | None = None,
 ) -> Checksum:
-    """Rebuild ``projection`` from its topic and swap it in; return the new table's checksum."""
+    """Rebuild ``projection`` from its topic and swap it in; return the new table's checksum.
+
+    ``live_writes`` is held by a live projector while it writes a flush (the
+    projection service's). The last catch-up and the swap run holding it, so
+    no live flush lands in the old table between the rebuild's end and the
+    swap; what the live projector had read but not written goes into the new
+    table afterwards, where its dedup stage finds it already projected.
+    """
     if projection not in REPLAYABLE:
         raise ReplayError(f"cannot replay {projection!r} (one of {', '.join(REPLAYABLE)})")
     topic, tables = REPLAYABLE[projection]
@@ -77,11 +87,13 @@ def replay(
         f"touchline-replay-{uuid.uuid4().hex[:12]}"  # a throwaway group: its commits are scratch
     )
     done = 0
-    for _ in range(2):  # the log grows while we read: catch up twice, then swap
+
+    def catch_up() -> None:
+        nonlocal done
         ends = asyncio.run(_end_offsets(bootstrap, topic))
         total = sum(ends.values())
 
-        def report(flush: Flush, written: dict[str, int], total: int = total) -> None:
+        def report(flush: Flush, written: dict[str, int]) -> None:
             nonlocal done
             done += sum(b - a + 1 for a, b in flush.ranges.values())
             if progress is not None:
@@ -90,9 +102,13 @@ def replay(
         projector = Projector(store, bootstrap, group, topics=[topic], rename=rename,
                               until=ends, on_flush=report)  # fmt: skip
         asyncio.run(projector.run())
-    for table, new in rename.items():
-        store.command(f"EXCHANGE TABLES {table} AND {new}")
-        store.command(f"DROP TABLE IF EXISTS {new}")
+
+    catch_up()  # most of the log, while the live projection keeps serving and writing
+    with live_writes or contextlib.nullcontext():
+        catch_up()  # what arrived meanwhile; then swap before any live flush can land
+        for table, new in rename.items():
+            store.command(f"EXCHANGE TABLES {table} AND {new}")
+            store.command(f"DROP TABLE IF EXISTS {new}")
     return checksum(store, projection)
 
 

@@ -101,7 +101,7 @@ def _key_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     create = actions.add_parser("create", help="print a new key alone on stdout")
     create.add_argument("--tenant", required=True)
     create.add_argument(
-        "--role", required=True, choices=["publisher", "agent", "supervisor", "analyst"]
+        "--role", required=True, choices=["publisher", "agent", "supervisor", "analyst", "operator"]
     )
     create.add_argument("--types", nargs="*", default=[], help="publisher only: type patterns")
     create.set_defaults(handler=_keys_create)

@@ -95,12 +95,15 @@ async def _run(settings: Settings, demo: bool, customers: int, rate: float) -> N
     serving = asyncio.create_task(server.serve())
     url = f"http://{settings.http_host}:{settings.http_port}"
     tasks = [serving]
+    page = f"http://{settings.http_host}:{settings.query_port}/"
     if demo:
-        key = SqliteKeyStore(settings.keys_db_path).create(DEMO_TENANT, "publisher")
-        _banner(url, key)
+        keys = SqliteKeyStore(settings.keys_db_path)
+        key = keys.create(DEMO_TENANT, "publisher")
+        page += "?token=" + keys.create(DEMO_TENANT, "supervisor")
+        _banner(url, key, page)
         tasks.append(asyncio.create_task(_demo_traffic(url, key, customers, rate)))
     else:
-        _banner(url, None)
+        _banner(url, None, page)
     await stop.wait()
     for task in tasks[1:]:
         task.cancel()
@@ -118,8 +121,9 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _banner(url: str, key: str | None) -> None:
-    lines = [f"Touchline is up: API {url}  (OpenAPI: {url}/docs, health: {url}/healthz)"]
+def _banner(url: str, key: str | None, page: str) -> None:
+    lines = [f"Touchline is up: API {url}  (OpenAPI: {url}/docs, health: {url}/healthz)",
+             f"agent page: {page}"]  # fmt: skip
     if key:
         lines.append(f"demo publisher key for tenant '{DEMO_TENANT}': {key}")
     lines.append("Ctrl-C stops everything.")

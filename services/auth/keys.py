@@ -13,10 +13,17 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["publisher", "agent", "supervisor", "analyst"]
-#: agent: reads customers with email/phone masked; supervisor: reads them in full
-ROLES: tuple[Role, ...] = ("publisher", "agent", "supervisor", "analyst")
-_PREFIX = {"publisher": "tlp", "agent": "tla", "supervisor": "tls", "analyst": "tln"}
+Role = Literal["publisher", "agent", "supervisor", "analyst", "operator"]
+#: agent: reads customers with email/phone masked; supervisor: reads them in full;
+#: operator: runs projection replays on the projection service
+ROLES: tuple[Role, ...] = ("publisher", "agent", "supervisor", "analyst", "operator")
+_PREFIX = {
+    "publisher": "tlp",
+    "agent": "tla",
+    "supervisor": "tls",
+    "analyst": "tln",
+    "operator": "tlo",
+}
 
 
 class KeyError_(ValueError):

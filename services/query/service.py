@@ -20,6 +20,7 @@ from projections.migrations import apply_migrations
 from projections.projector import Projector
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
 from services.auth.sqlite import SqliteKeyStore
+from services.query.admin import Replays, admin_router
 from services.query.app import QueryDeps, create_query_app
 from services.query.audit import AuditLog
 from services.settings import Settings
@@ -49,6 +50,9 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     audit = AuditLog(store)
     keys = SqliteKeyStore(settings.keys_db_path)
     app = create_query_app(QueryDeps(store, keys, audit, settings.default_phone_region))
+    app.include_router(
+        admin_router(keys, Replays(store, settings.kafka_bootstrap, projector.writing))
+    )
     config = uvicorn.Config(app, host=settings.http_host, port=settings.query_port,
                             log_level="warning", lifespan="off")  # fmt: skip
     server = QuietServer(config)

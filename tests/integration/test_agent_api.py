@@ -289,6 +289,35 @@ def test_the_stream_pushes_a_new_entry(agents: Agents) -> None:
     assert [e["event_id"] for e in received] == [event_id]
 
 
+def test_a_replay_on_the_running_service_keeps_reads_going(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    _, customer = _someone(agents, tenant, ("email",))
+    operator = cli(
+        agents.env, "keys", "create", "--tenant", tenant, "--role", "operator"
+    ).stdout.strip()
+    headers = {"Authorization": f"Bearer {operator}"}
+    before = httpx.get(
+        f"{agents.url}/v1/admin/checksum/touchpoints", headers=headers, timeout=60
+    ).json()
+    assert (
+        agents.get("/v1/admin/checksum/touchpoints", tenant).status_code == 403
+    )  # supervisors may not
+    replaying = subprocess.Popen([TOUCHLINE, "replay", "touchpoints", "--key", operator], env=agents.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    reads = []
+    while replaying.poll() is None:  # the store is the service's: the CLI asks it, and reads go on
+        reads.append(agents.get(f"/v1/customers/{customer}/timeline", tenant, limit=20).status_code)
+        time.sleep(0.2)
+    out, err = replaying.communicate()
+    assert replaying.returncode == 0, err[-2000:]
+    assert reads and set(reads) == {200}
+    after = httpx.get(
+        f"{agents.url}/v1/admin/checksum/touchpoints", headers=headers, timeout=60
+    ).json()
+    assert after == before and before["rows"] > 0
+    assert f"checksum {before['checksum']}" in out
+
+
 def test_every_read_is_audited(agents: Agents) -> None:
     tenant = next(iter(agents.run.tenants))
     _, customer = _someone(agents, tenant, ("email",))

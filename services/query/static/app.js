@@ -49,7 +49,8 @@ const TEXT = {
     duration: (s) => s >= 60 ? `${Math.floor(s / 60)}分${s % 60}秒` : `${s}秒`,
   },
 };
-const ICONS = { phone: "📞", email: "✉️", chat: "💬", store: "🏬", web: "🌐", social: "📣", sms: "📱", online: "🛒" };
+// Symbols present in common text fonts (no emoji font needed).
+const ICONS = { phone: "☎", email: "✉", chat: "❝", store: "⌂", web: "◎", social: "＠" };
 
 const state = {
   lang: localStorage.getItem("touchline.lang") || "en",

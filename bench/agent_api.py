@@ -1,0 +1,132 @@
+"""The agent API at scale: timeline p50/p95/p99 for 1 and 50 concurrent agents, and search.
+
+A chDB store is filled with --rows synthetic touchpoints (default 10 M, about
+200 per customer) plus each customer's profile and email; ``touchline
+projector`` then serves it, and concurrent agents read timelines (the newest
+50 entries of a random customer) and search by email over HTTP with keep-alive.
+
+    .venv/bin/python -m bench.agent_api [--rows 10000000] [--requests 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+
+from bench.common import TOUCHLINE, private_stack
+from bench.projections import ms, synthetic_touchpoints
+from projections.migrations import apply_migrations
+from projections.store import open_projection_store
+
+
+def fill(path: Path, total_rows: int) -> list[str]:
+    store = open_projection_store(f"chdb://{path}")
+    try:
+        apply_migrations(store)
+        customers = [str(uuid.uuid4()) for _ in range(max(total_rows // 200, 1))]
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        for first in range(0, total_rows, 1_000_000):
+            n = min(1_000_000, total_rows - first)
+            store.insert_arrow(
+                "touchpoints", synthetic_touchpoints(n, customers, start, first), None
+            )
+        now = datetime.now(UTC)
+        store.insert_arrow("customers", pa.table({
+            "tenant": ["bench"] * len(customers), "customer_id": customers,
+            "version": pa.array([1] * len(customers), pa.uint64()),
+            "first_seen": pa.array([start] * len(customers), pa.timestamp("ms", tz="UTC")),
+            "identities": pa.array([[("email", [f"c{i}@example.com"])] for i in range(len(customers))],
+                                   pa.map_(pa.string(), pa.list_(pa.string()))),
+            "consent": pa.array([[("email", True)]] * len(customers), pa.map_(pa.string(), pa.bool_())),
+            "survivor_id": customers, "erased": [False] * len(customers),
+            "updated_at": pa.array([now] * len(customers), pa.timestamp("ms", tz="UTC")),
+        }), None)  # fmt: skip
+        store.insert_arrow("identities", pa.table({
+            "tenant": ["bench"] * len(customers), "kind": ["email"] * len(customers),
+            "value": [f"c{i}@example.com" for i in range(len(customers))], "customer_id": customers,
+            "version": pa.array([1] * len(customers), pa.uint64()), "linked": [True] * len(customers),
+            "updated_at": pa.array([now] * len(customers), pa.timestamp("ms", tz="UTC")),
+        }), None)  # fmt: skip
+        return customers
+    finally:
+        store.close()
+
+
+async def agents(
+    url: str, token: str, paths: list[str], concurrency: int
+) -> tuple[list[float], float]:
+    """``concurrency`` agents, each with its own keep-alive connection, share the requests."""
+    timings: list[float] = []
+    queue = list(paths)
+
+    async def agent() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60,
+                                     headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+            while queue:
+                path = queue.pop()
+                t = time.perf_counter()
+                response = await client.get(path)
+                timings.append(time.perf_counter() - t)
+                response.raise_for_status()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(agent() for _ in range(concurrency)))
+    return timings, len(paths) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    with private_stack() as stack, tempfile.TemporaryDirectory() as tmp:
+        store_path = Path(tmp) / "clickhouse"
+        customers = fill(store_path, args.rows)
+        env = {**stack.env, "TOUCHLINE_CLICKHOUSE_URL": f"chdb://{store_path}"}
+        token = subprocess.run([TOUCHLINE, "keys", "create", "--tenant", "bench", "--role", "supervisor"],
+                               env=env, capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        server = subprocess.Popen([TOUCHLINE, "projector"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)  # fmt: skip
+        url = f"http://127.0.0.1:{env['TOUCHLINE_QUERY_PORT']}"
+        try:
+            for _ in range(120):
+                try:
+                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.5)
+            rng = random.Random(1)
+            timeline = [
+                f"/v1/customers/{rng.choice(customers)}/timeline?limit=50"
+                for _ in range(args.requests)
+            ]
+            search = [f"/v1/customers?query=c{rng.randrange(len(customers))}@example.com"
+                      for _ in range(args.requests // 2)]  # fmt: skip
+            asyncio.run(agents(url, token, timeline[:100], 4))  # warm caches and the pool
+            one, one_rate = asyncio.run(agents(url, token, timeline[: args.requests // 4], 1))
+            fifty, fifty_rate = asyncio.run(agents(url, token, timeline, 50))
+            found, found_rate = asyncio.run(agents(url, token, search, 1))
+        finally:
+            server.terminate()
+            server.wait(60)
+    print(
+        f"agent API benchmark: {args.rows:,} touchpoints, {len(customers):,} customers (chDB, one process)"
+    )
+    print(f"  timeline, 1 agent     {ms(one, 50, 95, 99)}   {one_rate:,.0f} req/s")
+    print(f"  timeline, 50 agents   {ms(fifty, 50, 95, 99)}   {fifty_rate:,.0f} req/s")
+    print(f"  search by email       {ms(found, 50, 99)}   {found_rate:,.0f} req/s")
+
+
+if __name__ == "__main__":
+    main()
