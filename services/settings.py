@@ -63,7 +63,7 @@ class Settings:
     worker_group: str = "touchline"
     projector_group: str = "touchline-projector"
     projector_flush_rows: int = 20_000
-    projector_flush_ms: int = 500
+    projector_flush_ms: int = 250
     default_phone_region: str = "US"
     max_batch_events: int = 1000
     max_body_bytes: int = 1_048_576
