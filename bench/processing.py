@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import tempfile
 import time
@@ -115,10 +116,13 @@ async def stages(stack: Stack, workdir: Path) -> tuple[float, float]:
         await out.stop()
 
 
-def worker_end_to_end(stack: Stack, customers: int, workdir: Path, batch: int) -> tuple[float, int]:
+def worker_end_to_end(
+    stack: Stack, customers: int, workdir: Path, batch: int
+) -> tuple[float, int, float]:
     """The worker first catches up with the data already in the topic (start-up, group join and
     that backlog are outside the window), then a fresh population is published and timed from
-    the first publish to zero lag on both input topics."""
+    the first publish to zero lag on both input topics. Also returns the CPU seconds the worker
+    used in that window: on a shared machine, wall-clock rates vary with the neighbours' load."""
     env = {**stack.env, "TOUCHLINE_DATA_DIR": str(workdir / "worker"),
            "TOUCHLINE_WORKER_BATCH_SIZE": str(batch)}  # fmt: skip
     worker = subprocess.Popen([TOUCHLINE, "worker", "--loglevel", "warning"], env=env,
@@ -134,13 +138,20 @@ def worker_end_to_end(stack: Stack, customers: int, workdir: Path, batch: int) -
 
     try:
         wait_idle()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds(worker.pid)
         count = asyncio.run(publish(stack, "bench-e2e", customers))
         wait_idle()
-        return count / (time.perf_counter() - start), count
+        cpu = cpu_seconds(worker.pid) - cpu_start
+        return count / (time.perf_counter() - start), count, cpu
     finally:
         worker.terminate()
         worker.wait(60)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -154,7 +165,7 @@ def main() -> None:
         count = asyncio.run(publish(stack, "bench", args.customers))
         raw = asyncio.run(consume(stack, TOUCHPOINTS, decode_only))
         identity, engagement = asyncio.run(stages(stack, workdir))
-        e2e, e2e_count = worker_end_to_end(stack, args.customers, workdir, args.batch)
+        e2e, e2e_count, e2e_cpu = worker_end_to_end(stack, args.customers, workdir, args.batch)
         print(
             f"processing benchmark: {count:,} simulated events ({args.customers:,} customers), "
             f"one local broker, one worker, batches of {args.batch:,}"
@@ -168,6 +179,10 @@ def main() -> None:
         )
         print(
             f"  faust worker end to end ({e2e_count:,} ev)  {e2e:>9,.0f} events/s   {e2e / raw:.2f}x"
+        )
+        print(
+            f"  worker CPU in that window: {e2e_cpu:.1f} s, {1000 * e2e_cpu / e2e_count:.3f} ms/event"
+            f" ({e2e_count / e2e_cpu:,.0f} events per CPU-second)"
         )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import faust
+import orjson
 from faust.streams import _current_event
 
 from services.engagement.stage import EngagementStage
@@ -43,6 +44,10 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
         producer_acks=-1,
+        # The changelog carries whole per-customer states, several per partition per
+        # batch: one compressed request per partition instead of one per record.
+        producer_max_batch_size=512 * 1024,
+        producer_compression_type="lz4",
         broker_commit_every=10_000,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=settings.worker_batch_size * 4,
@@ -52,7 +57,7 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     resolver = IdentityResolver(eventsourcing_env(settings.identity_store_url))
     identity = IdentityStage(resolver, out)
     states = app.Table("customer_state", default=None, partitions=settings.kafka_partitions,
-                       key_type=str)  # fmt: skip
+                       key_type=str, value_type=bytes)  # fmt: skip
     states_table = FaustStateTable(states)
     engagement = EngagementStage(states_table, out)
     touchpoints = app.topic(TOUCHPOINTS, key_serializer="raw", value_serializer="raw")
@@ -73,7 +78,7 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
                                       lambda: app.consumer)  # fmt: skip
     commands_feed = ContiguousFeed(IDENTITY_COMMANDS, reader,
                                    identity_position(resolver, IDENTITY_COMMANDS), lambda: app.consumer)  # fmt: skip
-    resolved_feed = ContiguousFeed(RESOLVED, reader, engagement_position(states),
+    resolved_feed = ContiguousFeed(RESOLVED, reader, engagement_position(states_table),
                                    lambda: app.consumer)  # fmt: skip
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
@@ -104,7 +109,7 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
                 states_table.put(position_key(partition), position, carrier)
             # The table's changelog must be durable before faust may commit these
             # offsets; otherwise a crash in between loses state (found by the SIGKILL test).
-            await app.producer.flush()
+            await until_done(states_table.persist, None)
             resolved_feed.settle(fed)
 
     app.touchline_stages = (identity, engagement)  # type: ignore[attr-defined]
@@ -154,23 +159,59 @@ async def until_done(handle: Callable[[Any], Awaitable[T]], batch: Any) -> T:
 
 
 class FaustStateTable:
-    """The faust table behind ``StateTable`` (JSON keys and values).
+    """The faust table behind ``StateTable``: states as orjson bytes, the changelog sent in bulk.
+
+    Values are stored raw (``value_type=bytes``: the raw codec) and (de)serialized here
+    with orjson; they are the same JSON that faust's json codec wrote, so an
+    older store or changelog still reads.
 
     A batch (``take_events``) is not processed inside any one event's context,
-    but faust's RocksDB store and changelog take the partition from the
-    *current event*. Each write therefore runs in the context of the event
-    that carried its key: same key, same partition.
+    but faust's RocksDB store takes the partition from the *current event*.
+    Each write therefore runs in the context of the event that carried its
+    key: same key, same partition.
+
+    ``put`` writes the store at once and queues the changelog record;
+    ``persist`` publishes the queued records together and returns once the
+    broker has acknowledged every one. (faust's own path, ``table[key] = v``
+    then ``app.producer.flush()``, sends one record per event-loop turn and
+    its flush gives up waiting after 0.1 s without a send.)
     """
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self._unsent: dict[tuple[int, str], bytes] = {}
 
     def get(self, key: str) -> Any:
-        return self.table.get(key)
+        found = self.table.get(key)
+        return None if found is None else orjson.loads(found)
 
     def put(self, key: str, state: Any, carrier: Any) -> None:
+        value = orjson.dumps(state)
         token = _current_event.set(weakref.ref(carrier))
         try:
-            self.table[key] = state
+            partition = self.table.partition_for_key(key)
+            self.table.data[key] = value
         finally:
             _current_event.reset(token)
+        self._unsent[(partition, key)] = value
+
+    async def persist(self, _: Any = None) -> None:
+        """Send the queued changelog records and wait for every acknowledgement.
+
+        Records stay queued until all are acknowledged, so a retry after a
+        failure sends them again (the changelog is compacted by key).
+        """
+        if not self._unsent:
+            return
+        table, topic = self.table, self.table.changelog_topic
+        sent = []
+        for (partition, key), value in self._unsent.items():
+            message = topic.as_future_message(
+                key=key, value=value, partition=partition,
+                key_serializer=table.key_serializer, value_serializer="raw",
+                callback=table._on_changelog_sent,  # records the offset in the store
+            )  # fmt: skip
+            await topic.publish_message(message)
+            sent.append(message)
+        await asyncio.gather(*sent)
+        self._unsent.clear()
