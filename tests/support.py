@@ -178,3 +178,22 @@ async def _drain(consumer: AIOKafkaConsumer, todo: dict[TopicPartition, int]) ->
     if todo:
         raise AssertionError(f"could not read to the end of {sorted(todo)}")
     return records
+
+
+async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Commit ``group``'s offsets at the topics' current ends, before its first worker starts.
+
+    Tests share one broker; a worker with a fresh store that started from the
+    beginning would resolve every earlier test's tenants again and publish a
+    second, different set of customer events for them.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False, isolation_level="read_committed")  # fmt: skip
+    await consumer.start()
+    try:
+        partitions = [tp for topic in topics for tp in await _partitions(consumer, topic)]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit({tp: end for tp, end in ends.items()})
+    finally:
+        await consumer.stop()

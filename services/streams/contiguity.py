@@ -67,12 +67,6 @@ class RangeReader:
                         break  # nothing more to read (the range ends past the stable end)
             return found
 
-    async def first_offset(self, topic: str, partition: int) -> int:
-        async with self._lock:
-            consumer = await self._started()
-            tp = TopicPartition(topic, partition)
-            return int((await consumer.beginning_offsets([tp]))[tp])
-
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             self._consumer = AIOKafkaConsumer(
@@ -95,7 +89,9 @@ class ContiguousFeed:
     """Fills the holes in a batch before a stage sees it, and settles faust's commit after.
 
     ``position(partition)`` is the stage's durable "next offset to apply", or
-    None when it has never applied anything from that partition.
+    None when it has never applied anything from that partition; then the
+    first batch starts it (a new store joining a group that has committed
+    offsets starts where the group is, not at the log's beginning).
     """
 
     def __init__(
@@ -121,8 +117,8 @@ class ContiguousFeed:
         for partition, group in sorted(by_partition.items()):
             lowest = min(e.message.offset for e in group)
             expected = self.position(partition)
-            if expected is None:
-                expected = await self.reader.first_offset(self.topic, partition)
+            if expected is None:  # nothing applied yet: start where the group starts
+                expected = lowest
             self._since[partition] = expected
             if lowest > expected and not self._known_holes(partition, expected, lowest):
                 missing = await self.reader.read(self.topic, partition, expected, lowest)

@@ -124,9 +124,14 @@ def test_an_agent_finds_a_caller_and_sees_a_new_event_live(up: Up) -> None:
         expect(page.locator("#chips button", has_text="Phone")).to_have_attribute(
             "aria-pressed", "true"
         )
-        assert set(
-            page.locator("#timeline li").evaluate_all("els => els.map(e => e.dataset.channel)")
-        ) == {"phone"}
+
+        def shown_channels() -> set[str]:
+            return set(
+                page.locator("#timeline li").evaluate_all("els => els.map(e => e.dataset.channel)")
+            )
+
+        page.wait_for_function("document.querySelectorAll('#timeline li').length > 0")  # reloaded
+        assert shown_channels() == {"phone"}
 
         live = samples.call_completed(identities={"phone": phone},
                                       payload={"call_id": f"c-{uuid.uuid4().hex[:6]}", "direction": "inbound",

@@ -25,7 +25,7 @@ import pytest
 
 from events.touchpoint import decode_touchpoint
 from services.kafka.lag import group_lag
-from services.kafka.topics import CUSTOMERS, RESOLVED, SCORES, TOUCHPOINTS
+from services.kafka.topics import CUSTOMERS, IDENTITY_COMMANDS, RESOLVED, SCORES, TOUCHPOINTS
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from services.simulator.simulation import SimulationConfig, simulate
 from tests.support import (
@@ -34,6 +34,7 @@ from tests.support import (
     end_offsets,
     random_tenant,
     read_since,
+    start_group_at_end,
     wait_until,
 )
 
@@ -99,6 +100,9 @@ def pipeline_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
     shuffled = list(sim.events)
     random.Random(5).shuffle(shuffled)
     log = data / "worker.log"
+    asyncio.run(
+        start_group_at_end(kafka_bootstrap, group, [TOUCHPOINTS, RESOLVED, IDENTITY_COMMANDS])
+    )
     worker = _worker(env, log)
     try:
         _publish(

@@ -17,7 +17,14 @@ from typing import Any
 import orjson
 import pytest
 
-from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES, TOUCHPOINTS
+from services.kafka.topics import (
+    CUSTOMERS,
+    DEADLETTER,
+    IDENTITY_COMMANDS,
+    RESOLVED,
+    SCORES,
+    TOUCHPOINTS,
+)
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from tests.samples import call_completed, chat_message
 from tests.support import (
@@ -27,6 +34,7 @@ from tests.support import (
     end_offsets,
     random_tenant,
     read_since,
+    start_group_at_end,
     wait_until,
 )
 
@@ -81,6 +89,8 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(data),
                    TOUCHLINE_WORKER_GROUP=f"commands-{tenant}")  # fmt: skip
     handle = Worker(kafka_bootstrap, env, tenant)
+    topics = [TOUCHPOINTS, RESOLVED, IDENTITY_COMMANDS]
+    asyncio.run(start_group_at_end(kafka_bootstrap, f"commands-{tenant}", topics))
     with (data / "worker.log").open("ab") as log:
         process = subprocess.Popen([TOUCHLINE, "worker", "--loglevel", "warning"], env=env,
                                    stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
