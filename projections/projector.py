@@ -24,6 +24,7 @@ assigns them itself): chDB is embedded in one process anyway.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import threading
@@ -38,6 +39,7 @@ import orjson
 import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from projections import rows
@@ -195,12 +197,21 @@ class Projector:
         return partitions
 
     async def _committed(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, Any]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
-        try:
-            found = await admin.list_consumer_group_offsets(self.group)
-        finally:
-            await admin.close()
+        delay = 0.5
+        while True:  # a fresh broker has no group coordinator for a few seconds: wait for it
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            try:
+                await admin.start()
+                found = await admin.list_consumer_group_offsets(self.group)
+                break
+            except KafkaError as exc:
+                log.warning("group offsets of %s not available yet (%r); retrying in %.1fs",
+                            self.group, exc, delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(KafkaError, RuntimeError):  # a client that never started
+                    await admin.close()
         wanted = set(partitions)
         return {tp: meta for tp, meta in found.items() if tp in wanted and meta.offset >= 0}
 

@@ -96,6 +96,8 @@ async def _run(settings: Settings, demo: bool, customers: int, rate: float) -> N
     url = f"http://{settings.http_host}:{settings.http_port}"
     tasks = [serving]
     page = f"http://{settings.http_host}:{settings.query_port}/"
+    await _wait_healthy(url)
+    await _wait_healthy(page.rstrip("/"), within_s=60.0)  # the projection service's agent page
     if demo:
         keys = SqliteKeyStore(settings.keys_db_path)
         key = keys.create(DEMO_TENANT, "publisher")

@@ -107,6 +107,8 @@ def test_an_agent_finds_a_caller_and_sees_a_new_event_live(up: Up) -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1366, "height": 768})
+        health = up.page.split("?")[0] + "healthz"
+        wait_until(lambda: _answers(health), 60, "the agent page to be served", 0.5)
         page.goto(up.page)
         search = page.get_by_role("searchbox")
 
@@ -146,6 +148,13 @@ def test_an_agent_finds_a_caller_and_sees_a_new_event_live(up: Up) -> None:
         expect(page.locator(f'[data-event-id="{live["event_id"]}"]')).to_contain_text("着信")
         page.screenshot(path=str(ARTIFACTS / "agent-japanese.png"))
         browser.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_ctrl_c_stops_everything(up: Up) -> None:
