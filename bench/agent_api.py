@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-from bench.common import TOUCHLINE, private_stack
+from bench.common import TOUCHLINE, private_stack, wait_healthy
 from bench.projections import ms, synthetic_touchpoints
 from projections.migrations import apply_migrations
 from projections.store import open_projection_store
@@ -99,13 +99,7 @@ def main() -> None:
                                   stderr=subprocess.DEVNULL)  # fmt: skip
         url = f"http://127.0.0.1:{env['TOUCHLINE_QUERY_PORT']}"
         try:
-            for _ in range(120):
-                try:
-                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.5)
+            wait_healthy(url)
             rng = random.Random(1)
             timeline = [
                 f"/v1/customers/{rng.choice(customers)}/timeline?limit=50"

@@ -68,7 +68,7 @@ def private_stack() -> Iterator[Stack]:
         )
         url = f"http://127.0.0.1:{settings.http_port}"
         try:
-            _wait_healthy(url)
+            wait_healthy(url)
             yield Stack(settings, env, url, key)
         finally:
             api.terminate()
@@ -76,7 +76,7 @@ def private_stack() -> Iterator[Stack]:
             broker.stop()
 
 
-def _wait_healthy(url: str) -> None:
+def wait_healthy(url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

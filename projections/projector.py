@@ -285,15 +285,16 @@ class Projector:
         written: dict[str, int] = {}
         for topic, records in by_topic.items():
             if topic == RESOLVED:
-                records = await asyncio.to_thread(self._unseen, records)
-                records = [r for r in records if not self.erasures.covers(r)]
+                unseen = await asyncio.to_thread(self._unseen, records)
+                unseen = {k: r for k, r in unseen.items() if not self.erasures.covers(r)}
+                records = list(unseen.values())
             for table, arrow in tables_for(topic, records).items():
                 # one token per (table, source topic, flush): two topics may feed one table
                 written[table] = written.get(table, 0) + await asyncio.to_thread(
                     self.store.insert_arrow, self.table(table), arrow, f"{table}:{topic}:{flush_id}"
                 )
             if topic == RESOLVED:  # after touchpoints: a crash in between must not hide an event
-                ids = touchpoint_ids(records)
+                ids = touchpoint_ids(list(unseen))
                 await asyncio.to_thread(
                     self.store.insert_arrow,
                     self.table("touchpoint_ids"),
@@ -315,15 +316,15 @@ class Projector:
         if self.on_flush is not None:
             self.on_flush(flush, written)
 
-    def _unseen(self, records: Sequence[SourceRecord]) -> list[SourceRecord]:
-        """The dedup stage: the first record of each event not projected before."""
+    def _unseen(self, records: Sequence[SourceRecord]) -> dict[tuple[str, str], SourceRecord]:
+        """The dedup stage: the first record of each event not projected before, by (tenant, event_id)."""
         keys: dict[tuple[str, str], SourceRecord] = {}
         for record in records:
             key = rows.event_key(record)
             if key is not None and key not in keys:
                 keys[key] = record
         if not keys:
-            return []
+            return {}
         seen = self.store.query_rows(
             f"SELECT tenant, toString(event_id) FROM {self.table('touchpoint_ids')} "
             "WHERE (tenant, event_id) IN (SELECT tupleElement(k, 1), toUUID(tupleElement(k, 2)) "
@@ -332,7 +333,7 @@ class Projector:
         )
         for tenant, event_id in seen:
             keys.pop((tenant, event_id), None)
-        return list(keys.values())
+        return keys
 
     def _record_status(self, flush: Flush, written: dict[str, int]) -> None:
         now = datetime.now(UTC)
@@ -356,8 +357,7 @@ class Projector:
                                 f"projection_status:{flush.flush_id}")  # fmt: skip
 
 
-def touchpoint_ids(records: Sequence[SourceRecord]) -> pa.Table:
-    keys = [k for k in map(rows.event_key, records) if k is not None]
+def touchpoint_ids(keys: Sequence[tuple[str, str]]) -> pa.Table:
     return pa.table({
         "tenant": [t for t, _ in keys],
         "event_id": pa.array([e for _, e in keys], pa.string()),

@@ -21,10 +21,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from projections.projector import Flush, Projector
 from projections.store import ProjectionStore
+from services.kafka.lag import end_offsets
 from services.kafka.topics import RESOLVED
 
 REPLAYABLE = {"touchpoints": (RESOLVED, ("touchpoints", "touchpoint_ids"))}
@@ -90,7 +89,7 @@ def replay(
 
     def catch_up() -> None:
         nonlocal done
-        ends = asyncio.run(_end_offsets(bootstrap, topic))
+        ends = asyncio.run(end_offsets(bootstrap, [topic]))
         total = sum(ends.values())
 
         def report(flush: Flush, written: dict[str, int]) -> None:
@@ -110,23 +109,3 @@ def replay(
             store.command(f"EXCHANGE TABLES {table} AND {new}")
             store.command(f"DROP TABLE IF EXISTS {new}")
     return checksum(store, projection)
-
-
-async def _end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(await _partitions(consumer, topic))]
-        return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    found = consumer.partitions_for_topic(topic)
-    if not found:  # a fresh consumer may not have the topic's metadata yet
-        await consumer._client.force_metadata_update()
-        found = consumer.partitions_for_topic(topic)
-    if not found:
-        raise ReplayError(f"topic {topic!r} does not exist")
-    return set(found)

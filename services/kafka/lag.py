@@ -19,7 +19,7 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
         return NOT_YET
     finally:
         await admin.close()
-    ends = await _end_offsets(bootstrap, topics)
+    ends = await end_offsets(bootstrap, topics)
     lag = 0
     for tp, end in ends.items():
         done = committed.get(tp)
@@ -27,7 +27,8 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     return lag
 
 
-async def _end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
+    """Every partition's stable end (what a read_committed reader can reach)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
     await consumer.start()
     try:
