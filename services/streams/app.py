@@ -73,7 +73,7 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     async def stop_output(app: Any, **kwargs: Any) -> None:
         await out.stop()
 
-    reader = RangeReader(settings.kafka_bootstrap)
+    reader = RangeReader(settings.kafka_bootstrap, settings.worker_group)
     touchpoints_feed = ContiguousFeed(TOUCHPOINTS, reader, identity_position(resolver),
                                       lambda: app.consumer)  # fmt: skip
     commands_feed = ContiguousFeed(IDENTITY_COMMANDS, reader,

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 from faust.types.tuples import ack_lock
 
@@ -44,8 +45,10 @@ class Fed(NamedTuple):
 class RangeReader:
     """Reads offset ranges directly (no group), with the isolation level of the stage's input."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, group: str) -> None:
         self.bootstrap = bootstrap
+        self.group = group  # the stages' consumer group, whose committed offsets are the start
+        self._starts: dict[tuple[str, int], int] | None = None  # read once, at the first batch
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
 
@@ -66,6 +69,29 @@ class RangeReader:
                     if ends[tp] <= await consumer.position(tp):
                         break  # nothing more to read (the range ends past the stable end)
             return found
+
+    async def group_start(self, topic: str, partition: int) -> int:
+        """Where the group starts reading a partition: its committed offset, else the log's start.
+
+        A stage with no position yet still checks its first batch against this,
+        so a record faust drops while the group first settles is not lost.
+        """
+        if self._starts is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await admin.start()
+            try:
+                committed = await admin.list_consumer_group_offsets(self.group)
+            finally:
+                await admin.close()
+            self._starts = {(tp.topic, tp.partition): m.offset for tp, m in committed.items()
+                            if m.offset >= 0}  # fmt: skip
+        found = self._starts.get((topic, partition))
+        if found is not None:
+            return found
+        async with self._lock:
+            consumer = await self._started()
+            tp = TopicPartition(topic, partition)
+            return int((await consumer.beginning_offsets([tp]))[tp])
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
@@ -90,8 +116,8 @@ class ContiguousFeed:
 
     ``position(partition)`` is the stage's durable "next offset to apply", or
     None when it has never applied anything from that partition; then the
-    first batch starts it (a new store joining a group that has committed
-    offsets starts where the group is, not at the log's beginning).
+    group's committed offset (or the log's start) stands in for it, so a new
+    store joining a group starts where the group is, and still sees a gap.
     """
 
     def __init__(
@@ -117,10 +143,10 @@ class ContiguousFeed:
         for partition, group in sorted(by_partition.items()):
             lowest = min(e.message.offset for e in group)
             expected = self.position(partition)
-            if expected is None:  # nothing applied yet: start where the group starts
-                expected = lowest
+            if expected is None:  # nothing applied yet: start where the group started
+                expected = await self.reader.group_start(self.topic, partition)
             self._since[partition] = expected
-            if lowest > expected and not self._known_holes(partition, expected, lowest):
+            if lowest > expected:
                 missing = await self.reader.read(self.topic, partition, expected, lowest)
                 if missing:
                     log.warning("%s-%d: faust skipped %d record(s) in [%d, %d); read them directly",
@@ -130,22 +156,6 @@ class ContiguousFeed:
             fed.extend(Fed(partition, e.message.offset, e.message.value, e.message.key, e)
                        for e in sorted(group, key=lambda e: e.message.offset))  # fmt: skip
         return fed
-
-    def _known_holes(self, partition: int, start: int, end: int) -> bool:
-        """True when faust's fetcher saw offsets jump over [start, end): transaction markers.
-
-        faust records such jumps (``_gap``) as it fetches; a record it dropped
-        was fetched, so it is *not* in a recorded gap. Skipping the direct read
-        for known holes matters: ``touchpoints`` is written in transactions,
-        so a marker sits between most batches.
-        """
-        tree = self.consumer()._gap.get(TP(self.topic, partition))
-        if not tree:
-            return False
-        covered: set[int] = set()
-        for interval in tree.overlap(start, end):
-            covered.update(range(max(interval.begin, start), min(interval.end, end)))
-        return len(covered) == end - start
 
     def positions(self, fed: Sequence[Fed]) -> dict[int, int]:
         """Each partition's position once ``fed`` is applied (next offset to apply; never back)."""
