@@ -15,6 +15,7 @@ merge is the customer seen earliest (event time), then the smallest id.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
         answers = {r.event_id: r for r in map(self.lookup, replayed)}
         if fresh:
             batch = SightingBatch(fresh)
-            self.process_event(batch, Tracking(stream, max(offset for offset, _ in items)))  # type: ignore[arg-type]
+            self._process(batch, Tracking(stream, max(offset for offset, _ in items)))
             answers.update((r.event_id, r) for r in batch.resolutions)
         return [answers[s.event_id] for _, s in items]
 
@@ -110,11 +111,30 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
         if not fresh:
             return [CommandOutcome(c.command_id, False, "already applied") for _, c in items]
         batch = CommandBatch(fresh)
-        self.process_event(batch, Tracking(stream, max(offset for offset, _ in items)))  # type: ignore[arg-type]
+        self._process(batch, Tracking(stream, max(offset for offset, _ in items)))
         return batch.outcomes
 
+    def _process(self, batch: SightingBatch | CommandBatch, tracking: Tracking) -> None:
+        """Apply a batch in one transaction; if it fails, forget what it changed in memory.
+
+        The aggregate cache hands out its own objects (no deep copy, for speed),
+        so the working set *is* the cache. A batch whose transaction fails (a
+        lost database connection, a full disk) has changed those objects
+        without storing the change; the retry must start from the stored state.
+        """
+        self._working: _Working | None = None
+        try:
+            self.process_event(batch, tracking)  # type: ignore[arg-type]
+        except BaseException:
+            cache, work = self.repository.cache, self._working
+            if cache is not None and work is not None:
+                for aggregate_id in work.loaded:
+                    with contextlib.suppress(KeyError):  # created in this batch: never cached
+                        cache.get(aggregate_id, evict=True)
+            raise
+
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[uuid.UUID]) -> None:
-        work = _Working(self)
+        work = self._working = _Working(self)
         if isinstance(domain_event, CommandBatch):
             domain_event.outcomes = [work.apply(c) for c in domain_event.commands]
         else:

@@ -60,6 +60,34 @@ class IdentityStoreContract:
         assert reopened.recorder.max_tracking_id(stream) == 7
         assert reopened.customer_of(tenant, "email", "b@x.io") is not None
 
+    def test_a_failed_transaction_leaves_nothing_behind(
+        self, store_url: str, resolver: IdentityResolver, tenant: str, stream: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:  # fmt: skip
+        """A batch retried after its transaction failed resolves as if it had never been tried."""
+        first = [(0, sighting(tenant, "2026-01-01T00:00:00.000Z", email="c@x.io")),
+                 (1, sighting(tenant, "2026-01-02T00:00:00.000Z", phone="+14155552672"))]  # fmt: skip
+        resolver.resolve_batch(stream, first)
+        joining = [(2, sighting(tenant, "2026-01-03T00:00:00.000Z", email="c@x.io",
+                                phone="+14155552672", loyalty_id="L-9"))]  # fmt: skip
+        insert = resolver.recorder.insert_events
+
+        def lost_connection(*args: object, **kwargs: object) -> None:
+            raise OSError("connection lost")
+
+        monkeypatch.setattr(resolver.recorder, "insert_events", lost_connection)
+        with pytest.raises(OSError):
+            resolver.resolve_batch(stream, joining)
+        monkeypatch.setattr(resolver.recorder, "insert_events", insert)
+        (merged,) = resolver.resolve_batch(stream, joining)
+        reopened = IdentityResolver(eventsourcing_env(store_url))
+        survivor = reopened.customer(uuid.UUID(merged.customer_id))
+        assert survivor is not None
+        assert survivor.identities == {"email": ["c@x.io"], "phone": ["+14155552672"],
+                                       "loyalty_id": ["L-9"]}  # fmt: skip
+        assert reopened.customer_of(tenant, "loyalty_id", "L-9") == survivor.id
+        assert len(survivor.aliases) == 1
+
     def test_a_batch_is_applied_once(
         self, resolver: IdentityResolver, tenant: str, stream: str
     ) -> None:
