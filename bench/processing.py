@@ -4,6 +4,8 @@ Prints, in one run:
   * a raw aiokafka consumer reading and decoding ``touchpoints`` (the baseline);
   * the identity stage alone (resolution + store transaction + outputs), driven by aiokafka;
   * the engagement stage alone (state + scores), driven by aiokafka;
+  * faust's own ceiling: one faust agent taking the topic in batches and doing nothing
+    (``bench.faust_floor``), what any faust worker on this machine is bounded by;
   * the faust worker end to end (both stages, faust tables, commits), from the
     first published event to zero consumer lag;
 and each as a ratio to the raw consume rate.
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -148,6 +151,16 @@ def worker_end_to_end(
         worker.wait(60)
 
 
+def faust_floor(stack: Stack, count: int, workdir: Path, batch: int) -> float:
+    """events/s of a faust agent that does no work, over the ``count`` events in ``touchpoints``."""
+    found = subprocess.run(
+        [sys.executable, "-m", "bench.faust_floor", "--bootstrap", stack.settings.kafka_bootstrap,
+         "--count", str(count), "--batch", str(batch), "--datadir", str(workdir / "floor")],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    return float(found.stdout.split()[-1])
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its threads so far (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -165,6 +178,7 @@ def main() -> None:
         count = asyncio.run(publish(stack, "bench", args.customers))
         raw = asyncio.run(consume(stack, TOUCHPOINTS, decode_only))
         identity, engagement = asyncio.run(stages(stack, workdir))
+        floor = faust_floor(stack, count, workdir, args.batch)
         e2e, e2e_count, e2e_cpu = worker_end_to_end(stack, args.customers, workdir, args.batch)
         print(
             f"processing benchmark: {count:,} simulated events ({args.customers:,} customers), "
@@ -177,6 +191,7 @@ def main() -> None:
         print(
             f"  engagement stage (aiokafka-driven)  {engagement:>9,.0f} events/s   {engagement / raw:.2f}x"
         )
+        print(f"  faust agent doing nothing (ceiling) {floor:>9,.0f} events/s   {floor / raw:.2f}x")
         print(
             f"  faust worker end to end ({e2e_count:,} ev)  {e2e:>9,.0f} events/s   {e2e / raw:.2f}x"
         )
