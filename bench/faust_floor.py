@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import uuid
 from typing import Any
@@ -30,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     app = StreamApp(f"faust-floor-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}",
                     store="memory://", datadir=args.datadir, web_enabled=False,
-                    consumer_auto_offset_reset="earliest", topic_replication_factor=1,
+                    consumer_auto_offset_reset="earliest", topic_replication_factor=1, topic_partitions=12,
                     stream_buffer_maxsize=args.batch * 4)  # fmt: skip
     topic = app.topic(TOUCHPOINTS, key_serializer="raw", value_serializer="raw")
     seen = {"n": 0, "first": 0, "start": 0.0}
@@ -43,9 +44,10 @@ def main() -> None:
             seen["n"] += len(events)
             if seen["n"] >= args.count:
                 rate = (seen["n"] - seen["first"]) / (time.perf_counter() - seen["start"])
-                print(f"{rate:.0f}", flush=True)
+                print(f"faust-floor-rate {rate:.0f}", flush=True)
                 os._exit(0)  # the figure is out; a graceful faust shutdown takes seconds
 
+    sys.argv[1:] = []  # the worker reads the command line too; ours is not for it
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
 

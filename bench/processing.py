@@ -158,7 +158,10 @@ def faust_floor(stack: Stack, count: int, workdir: Path, batch: int) -> float:
          "--count", str(count), "--batch", str(batch), "--datadir", str(workdir / "floor")],
         capture_output=True, text=True, timeout=600, check=True,
     )  # fmt: skip
-    return float(found.stdout.split()[-1])
+    said = found.stdout + found.stderr  # faust's worker sends print() to its log (stderr)
+    if "faust-floor-rate" not in said:
+        raise RuntimeError(f"bench.faust_floor printed no rate:\n{said}")
+    return float(said.split("faust-floor-rate")[-1].split()[0])
 
 
 def cpu_seconds(pid: int) -> float:
