@@ -98,6 +98,9 @@ class DictTable:
     def put(self, key: str, state: Any, carrier: Any) -> None:
         self.data[key] = state
 
+    async def persist(self) -> None:
+        """Nothing to make durable: the dict is the state."""
+
 
 async def stages(stack: Stack, workdir: Path) -> tuple[float, float]:
     out = OutputWriter(stack.settings.kafka_bootstrap)

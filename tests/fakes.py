@@ -28,3 +28,6 @@ class DictTable:
 
     def put(self, key: str, state: Any, carrier: Any) -> None:
         self.data[key] = state
+
+    async def persist(self) -> None:
+        """Nothing to make durable: the dict is the state."""

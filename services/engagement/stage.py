@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -39,6 +40,9 @@ class StateTable(Protocol):
 
     def put(self, key: str, state: State, carrier: Any) -> None: ...
 
+    async def persist(self) -> None:
+        """Make every ``put`` so far durable (a faust table: its changelog acknowledged)."""
+
 
 class EngagementStage:
     def __init__(self, table: StateTable, out: OutputWriter) -> None:
@@ -46,8 +50,16 @@ class EngagementStage:
         self.out = out
         self.processed = 0
 
-    async def handle(self, messages: Sequence[tuple[bytes, Any]]) -> None:
-        """``(value, carrier)`` pairs; the carrier is handed back to ``StateTable.put``."""
+    async def handle(
+        self, messages: Sequence[tuple[bytes, Any]], after: Sequence[tuple[str, Any, Any]] = ()
+    ) -> None:
+        """``(value, carrier)`` pairs; the carrier is handed back to ``StateTable.put``.
+
+        ``after``: more ``(key, value, carrier)`` puts, made after the states (the
+        stage's positions: a position must never be stored ahead of its states).
+        Returns once the states are durable and the scores acknowledged, both
+        in flight together.
+        """
         touched: dict[str, State] = {}
         carriers: dict[str, Any] = {}
         forward: list[Record] = []
@@ -63,11 +75,13 @@ class EngagementStage:
             state = touched.get(key) or self.table.get(key) or new_state()
             touched[key], carriers[key] = state, carrier
             self._apply(state, body, fact, forward, dead)
-        await self.out.write(RESOLVED, forward)
-        await self.out.write(DEADLETTER, dead)
+        # what moved to another customer is durable there before this state forgets it
+        await asyncio.gather(self.out.write(RESOLVED, forward), self.out.write(DEADLETTER, dead))
         for key, state in touched.items():
             self.table.put(key, state, carriers[key])
-        await self.out.write(SCORES, self._scores(touched))
+        for key, value, carrier in after:
+            self.table.put(key, value, carrier)
+        await asyncio.gather(self.out.write(SCORES, self._scores(touched)), self.table.persist())
         self.processed += len(messages)
 
     def _apply(

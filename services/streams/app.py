@@ -103,17 +103,21 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     async def track_engagement(stream: Any) -> None:
         async for events in stream.take_events(batch, within=BATCH_WAIT_S):
             fed = await until_done(resolved_feed.complete, events)
-            await until_done(engagement.handle, [(r.value, r.carrier) for r in fed])
-            for partition, position in resolved_feed.positions(fed).items():
-                carrier = next(r.carrier for r in fed if r.partition == partition)
-                states_table.put(position_key(partition), position, carrier)
+            positions = [(position_key(partition), position,
+                          next(r.carrier for r in fed if r.partition == partition))
+                         for partition, position in resolved_feed.positions(fed).items()]  # fmt: skip
             # The table's changelog must be durable before faust may commit these
             # offsets; otherwise a crash in between loses state (found by the SIGKILL test).
-            await until_done(states_table.persist, None)
+            await until_done(_engage, (engagement, [(r.value, r.carrier) for r in fed], positions))
             resolved_feed.settle(fed)
 
     app.touchline_stages = (identity, engagement)  # type: ignore[attr-defined]
     return app
+
+
+async def _engage(work: tuple[EngagementStage, list[tuple[bytes, Any]], list[Any]]) -> None:
+    stage, messages, positions = work
+    await stage.handle(messages, positions)
 
 
 def position_key(partition: int) -> str:
@@ -195,7 +199,7 @@ class FaustStateTable:
             _current_event.reset(token)
         self._unsent[(partition, key)] = value
 
-    async def persist(self, _: Any = None) -> None:
+    async def persist(self) -> None:
         """Send the queued changelog records and wait for every acknowledgement.
 
         Records stay queued until all are acknowledged, so a retry after a
