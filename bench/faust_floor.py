@@ -16,10 +16,9 @@ import time
 import uuid
 from typing import Any
 
-import faust
-
 from services.kafka.topics import TOUCHPOINTS
 from services.streams.transport import StreamApp
+from services.streams.worker import QuietWorker
 
 
 def main() -> None:
@@ -48,7 +47,7 @@ def main() -> None:
                 os._exit(0)  # the figure is out; a graceful faust shutdown takes seconds
 
     sys.argv[1:] = []  # the worker reads the command line too; ours is not for it
-    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    QuietWorker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
 
 if __name__ == "__main__":

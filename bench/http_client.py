@@ -2,8 +2,8 @@
 
 httpx's connection pool costs more CPU per request than the server under
 test does on a 2-core machine, so with it the benchmark measures the client.
-This client does only what the benchmark needs: POST a body, read the status
-and a Content-Length body, reuse the connection.
+This client does only what the benchmarks need: GET, or POST a body, read the
+status and a Content-Length body, reuse the connection.
 """
 
 from __future__ import annotations
@@ -19,17 +19,24 @@ class KeepAliveConnection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        return await self.request("POST", path, body)
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        return await self.request("GET", path, b"")
+
+    async def request(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
-        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.fixed}Content-Length: {len(body)}\r\n\r\n"
+        length = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{self.fixed}{length}\r\n"
         self._writer.write(head.encode() + body)
         await self._writer.drain()
         status_line, *header_lines = (await self._reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
-        length = next(
+        size = next(
             int(h.split(b":")[1]) for h in header_lines if h.lower().startswith(b"content-length")
         )
-        return int(status_line.split()[1]), await self._reader.readexactly(length)
+        return int(status_line.split()[1]), await self._reader.readexactly(size)
 
     async def close(self) -> None:
         if self._writer is not None:
