@@ -39,23 +39,21 @@ class Profile:
 
 
 def survivor(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> uuid.UUID | None:
-    """The customer an id reads as now (itself, or the survivor it was merged into); None: unknown."""
+    """The customer an id reads as now (itself, or the survivor it was merged into); None: unknown.
+
+    One query (two scalar subqueries): at 50 concurrent agents every round trip
+    to the store waits its turn, so a timeline read makes two, not four.
+    """
     rows = store.query_rows(
-        "SELECT argMax(survivor_id, version) FROM customer_aliases "
-        "WHERE tenant = {t:String} AND alias_id = {c:UUID}",
+        "SELECT (SELECT toString(argMax(survivor_id, version)) FROM customer_aliases "
+        "        WHERE tenant = {t:String} AND alias_id = {c:UUID}), "
+        "       (SELECT count() FROM customers WHERE tenant = {t:String} AND customer_id = {c:UUID})",
         {"t": tenant, "c": customer_id},
     )
-    if (
-        rows
-        and rows[0][0] is not None
-        and str(rows[0][0]) != "00000000-0000-0000-0000-000000000000"
-    ):
-        return uuid.UUID(str(rows[0][0]))
-    known = store.query_rows(
-        "SELECT count() FROM customers WHERE tenant = {t:String} AND customer_id = {c:UUID}",
-        {"t": tenant, "c": customer_id},
-    )
-    return customer_id if known[0][0] else None
+    merged_into, known = rows[0]
+    if merged_into and str(merged_into) != "00000000-0000-0000-0000-000000000000":
+        return uuid.UUID(str(merged_into))
+    return customer_id if known else None
 
 
 def aliases(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> list[str]:
@@ -80,9 +78,11 @@ def timeline(
     until: datetime | None = None,
 ) -> TimelinePage:
     """Newest first, ``limit`` entries older than ``after``; no default time window."""
-    where = ["tenant = {t:String}", "customer_id IN {ids:Array(UUID)}"]
-    params: dict[str, Any] = {"t": tenant, "n": limit + 1}
-    params["ids"] = [str(customer_id), *aliases(store, tenant, customer_id)]
+    # the survivor and every id merged into it, in the same query (see ``aliases``)
+    where = ["tenant = {t:String}", "customer_id IN (SELECT {c:UUID} UNION ALL "
+             "SELECT alias_id FROM customer_aliases WHERE tenant = {t:String} "
+             "GROUP BY alias_id HAVING argMax(survivor_id, version) = {c:UUID})"]  # fmt: skip
+    params: dict[str, Any] = {"t": tenant, "n": limit + 1, "c": customer_id}
     if after is not None:
         where.append("(occurred_at, event_id) < ({at:DateTime64(3)}, {id:UUID})")
         params["at"], params["id"] = after
