@@ -249,8 +249,9 @@ class Projector:
         pending: dict[TopicPartition, list[SourceRecord]] = defaultdict(list)
         count, started = 0, time.monotonic()
         while not self._stopping.is_set() and not await self._reached_end(consumer):
-            got = await consumer.getmany(timeout_ms=int(self.flush_interval_s * 1000 / 2),
-                                         max_records=self.flush_rows)  # fmt: skip
+            # the poll wait is short whatever the interval: ``stop()`` is seen within a second
+            wait_ms = int(min(self.flush_interval_s / 2, 1.0) * 1000)
+            got = await consumer.getmany(timeout_ms=wait_ms, max_records=self.flush_rows)
             caught_up = not got
             while got:
                 for tp, records in got.items():

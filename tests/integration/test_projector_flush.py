@@ -1,0 +1,68 @@
+"""The projector's flush policy: size, time, and at once when it has caught up.
+
+An agent waiting for a chat to show up should not wait out a flush interval
+while the projector has nothing else to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from projections.migrations import apply_migrations
+from projections.projector import Projector
+from projections.store import open_projection_store
+from services.kafka.topics import RESOLVED
+from tests.integration.pipeline import Run
+from tests.support import random_tenant, start_group_at_end
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_lone_event_is_flushed_without_waiting_out_the_interval(
+    pipeline_run: Run, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    tenant = random_tenant()
+    template = next(r for r in pipeline_run.resolved if "control" not in r)
+    event = {**template, "tenant": tenant, "event_id": str(uuid.uuid4())}
+    store = open_projection_store(f"chdb://{tmp_path / 'clickhouse'}")
+    try:
+        apply_migrations(store)
+        group = f"projector-{random_tenant()}"
+        asyncio.run(start_group_at_end(kafka_bootstrap, group, [RESOLVED]))
+
+        async def project_one() -> float:
+            projector = Projector(store, kafka_bootstrap, group, flush_rows=100_000,
+                                  flush_interval_s=60.0, topics=[RESOLVED])  # fmt: skip
+            task = asyncio.create_task(projector.run())
+            await asyncio.sleep(2.0)  # assigned and positioned at the ends
+            producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+            await producer.start()
+            try:
+                sent = time.monotonic()
+                await producer.send_and_wait(RESOLVED, orjson.dumps(event),
+                                             key=f"{tenant}|{event['customer_id']}".encode())  # fmt: skip
+            finally:
+                await producer.stop()
+            while projector.stats.records == 0 and time.monotonic() - sent < 30:
+                assert not task.done(), task.exception()
+                await asyncio.sleep(0.05)
+            waited = time.monotonic() - sent
+            projector.stop()
+            await task
+            return waited
+
+        waited = asyncio.run(project_one())
+        rows = store.query_rows(
+            "SELECT toString(event_id) FROM touchpoints WHERE tenant = {t:String}", {"t": tenant}
+        )
+        assert [r[0] for r in rows] == [event["event_id"]]
+        assert waited < 30, "the flush waited for its 60 s interval"
+    finally:
+        store.close()
