@@ -213,8 +213,14 @@ def test_filters_by_channel_type_and_time(agents: Agents) -> None:
     assert {e["type"] for e in typed["entries"]} == {kind}
     middle = sorted(f["occurred_at"] for f in facts)[len(facts) // 2]
     recent = agents.ok(f"/v1/customers/{customer}/timeline", tenant, limit=200, since=middle)
-    assert all(e["occurred_at"] >= middle.replace("Z", "") for e in recent["entries"])
+    # as instants: the API writes 09:00:00 for 09:00:00.000, and strings would compare wrongly
+    assert all(_instant(e["occurred_at"]) >= _instant(middle) for e in recent["entries"])
     assert 0 < len(recent["entries"]) < len(facts)
+
+
+def _instant(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def test_another_tenants_customer_is_not_found(agents: Agents) -> None:
