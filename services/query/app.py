@@ -206,6 +206,7 @@ def search_candidates(text: str, region: str) -> list[tuple[str, str]]:
 
 
 def encode_cursor(at: datetime, event_id: str) -> str:
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at  # naive from the store means UTC
     raw = orjson.dumps([int(at.timestamp() * 1000), event_id])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -283,10 +284,28 @@ def _sse(event: str, data: Any) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(_jsonable(data)) + b"\n\n"
 
 
+def utc_text(value: datetime) -> str:
+    """``2026-10-07T09:00:00.000Z``: UTC said explicitly, always milliseconds.
+
+    The store hands back naive UTC datetimes; written as they are, a browser
+    reads them as *local* time, and ``09:00:00`` beside ``09:00:00.500`` sorts
+    wrongly as text. A fixed width sorts as the instants do.
+    """
+    at = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+def _default(value: Any) -> Any:
+    return utc_text(value) if isinstance(value, datetime) else str(value)
+
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def _jsonable(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+    return orjson.loads(orjson.dumps(value, default=_default, option=_OPTIONS))
 
 
 def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body, default=str, option=orjson.OPT_NON_STR_KEYS),
+    return Response(orjson.dumps(body, default=_default, option=_OPTIONS),
                     media_type="application/json")  # fmt: skip

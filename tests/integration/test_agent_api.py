@@ -172,6 +172,8 @@ def test_the_timeline_is_newest_first_and_reads_through_aliases(agents: Agents) 
     assert page["customer_id"] == survivor and page["requested_id"] == alias
     times = [e["occurred_at"] for e in page["entries"]]
     assert times == sorted(times, reverse=True)
+    # UTC said explicitly (a browser reads a bare time as local), fixed width (sorts as text)
+    assert all(len(t) == 24 and t.endswith("Z") for t in times), times[:3]
     assert alias in {
         e["recorded_under"] for e in page["entries"]
     }  # the alias's own events are there
