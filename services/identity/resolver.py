@@ -93,14 +93,17 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
         recomputed from the current state, for re-emitting output).
         """
         done = self.recorder.max_tracking_id(stream)
-        fresh = [s for offset, s in items if done is None or offset > done]
-        replayed = [s for offset, s in items if done is not None and offset <= done]
-        answers = {r.event_id: r for r in map(self.lookup, replayed)}
+        fresh = [(offset, s) for offset, s in items if done is None or offset > done]
+        # By offset, not event id: two tenants may send the same event id, and both
+        # can sit in one partition's batch (a run resolved one tenant's event to the
+        # other tenant's customer that way).
+        answers = {offset: self.lookup(s) for offset, s in items
+                   if done is not None and offset <= done}  # fmt: skip
         if fresh:
-            batch = SightingBatch(fresh)
+            batch = SightingBatch([s for _, s in fresh])
             self._process(batch, Tracking(stream, max(offset for offset, _ in items)))
-            answers.update((r.event_id, r) for r in batch.resolutions)
-        return [answers[s.event_id] for _, s in items]
+            answers.update(zip((offset for offset, _ in fresh), batch.resolutions, strict=True))
+        return [answers[offset] for offset, _ in items]
 
     def apply_commands(
         self, stream: str, items: Sequence[tuple[int, Command]]

@@ -88,6 +88,27 @@ class IdentityStoreContract:
         assert reopened.customer_of(tenant, "loyalty_id", "L-9") == survivor.id
         assert len(survivor.aliases) == 1
 
+    def test_the_same_event_id_in_two_tenants_resolves_in_each(
+        self, resolver: IdentityResolver, stream: str
+    ) -> None:
+        """Event ids are unique per tenant only; one partition's batch may carry both."""
+        a, b = f"t{uuid.uuid4().hex[:8]}", f"t{uuid.uuid4().hex[:8]}"
+        shared = str(uuid.uuid4())
+        at = "2026-01-01T00:00:00.000Z"
+        first, second = resolver.resolve_batch(stream, [
+            (0, Sighting(a, shared, at, "chat.started", {"email": "same@x.io"})),
+            (1, Sighting(b, shared, at, "chat.started", {"email": "same@x.io"})),
+        ])  # fmt: skip
+        assert first.customer_id == str(resolver.customer_of(a, "email", "same@x.io"))
+        assert second.customer_id == str(resolver.customer_of(b, "email", "same@x.io"))
+        assert first.customer_id != second.customer_id
+        # answered again after a restart (offsets already applied): still each its own
+        again = resolver.resolve_batch(stream, [
+            (0, Sighting(a, shared, at, "chat.started", {"email": "same@x.io"})),
+            (1, Sighting(b, shared, at, "chat.started", {"email": "same@x.io"})),
+        ])  # fmt: skip
+        assert [r.customer_id for r in again] == [first.customer_id, second.customer_id]
+
     def test_a_batch_is_applied_once(
         self, resolver: IdentityResolver, tenant: str, stream: str
     ) -> None:
