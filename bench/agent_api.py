@@ -15,7 +15,6 @@ import asyncio
 import random
 import subprocess
 import tempfile
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from bench.common import TOUCHLINE, private_stack, wait_healthy
-from bench.http_client import KeepAliveConnection
+from bench.http_client import closed_loop
 from bench.projections import ms, synthetic_touchpoints
 from projections.migrations import apply_migrations
 from projections.store import open_projection_store
@@ -71,27 +70,12 @@ async def agents(
     The bench's light client, not httpx: 50 httpx clients cost more CPU than the
     server answering them, and on 2 cores the latency measured would be theirs.
     """
-    timings: list[float] = []
-    queue = list(paths)
     where = urlsplit(url)
-
-    async def agent() -> None:
-        connection = KeepAliveConnection(where.hostname or "127.0.0.1", where.port or 80,
-                                         {"Authorization": f"Bearer {token}"})  # fmt: skip
-        try:
-            while queue:
-                path = queue.pop()
-                t = time.perf_counter()
-                status, body = await connection.get(path)
-                timings.append(time.perf_counter() - t)
-                if status != 200:
-                    raise RuntimeError(f"{path} answered {status}: {body[:200]!r}")
-        finally:
-            await connection.close()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(agent() for _ in range(concurrency)))
-    return timings, len(paths) / (time.perf_counter() - start)
+    requests = [("GET", path, b"") for path in paths]
+    timings, seconds = await closed_loop(where.hostname or "127.0.0.1", where.port or 80,
+                                         {"Authorization": f"Bearer {token}"}, requests,
+                                         concurrency, expect=200)  # fmt: skip
+    return timings, len(paths) / seconds
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ status and a Content-Length body, reuse the connection.
 from __future__ import annotations
 
 import asyncio
+import time
 
 
 class KeepAliveConnection:
@@ -42,3 +43,38 @@ class KeepAliveConnection:
         if self._writer is not None:
             self._writer.close()
             await self._writer.wait_closed()
+
+
+async def closed_loop(
+    host: str,
+    port: int,
+    headers: dict[str, str],
+    requests: list[tuple[str, str, bytes]],
+    concurrency: int,
+    expect: int,
+) -> tuple[list[float], float]:
+    """``concurrency`` keep-alive connections share ``requests`` (method, path, body), in order.
+
+    Each connection sends its next request as soon as it has an answer. Returns
+    every request's latency in seconds and the seconds the whole run took; an
+    answer other than ``expect`` stops the run.
+    """
+    latencies: list[float] = []
+    queue = list(reversed(requests))
+
+    async def client() -> None:
+        connection = KeepAliveConnection(host, port, headers)
+        try:
+            while queue:
+                method, path, body = queue.pop()
+                t0 = time.perf_counter()
+                status, answer = await connection.request(method, path, body)
+                latencies.append(time.perf_counter() - t0)
+                if status != expect:
+                    raise RuntimeError(f"{method} {path}: HTTP {status}: {answer[:300]!r}")
+        finally:
+            await connection.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - start

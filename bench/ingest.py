@@ -24,7 +24,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from bench.common import Stack, percentiles, private_stack, valid_events
-from bench.http_client import KeepAliveConnection
+from bench.http_client import closed_loop
 from events.intake import EventIntake, PreparedEvent
 from events.timestamps import now_utc
 from services.kafka.batch_send import send_batched
@@ -97,25 +97,10 @@ async def http(
     chunks = [fresh_ids(events[i : i + per_request]) for i in range(0, len(events), per_request)]
     bodies = [orjson.dumps(c[0] if per_request == 1 else c) for c in chunks]
     headers = {"Authorization": f"Bearer {stack.key}", "Content-Type": "application/json"}
-    latencies: list[float] = []
-    queue = list(reversed(bodies))
-
-    async def worker() -> None:
-        connection = KeepAliveConnection("127.0.0.1", stack.settings.http_port, headers)
-        try:
-            while queue:
-                body = queue.pop()
-                t0 = time.perf_counter()
-                status, answer = await connection.post("/v1/events", body)
-                latencies.append(time.perf_counter() - t0)
-                if status != 202:
-                    raise RuntimeError(f"HTTP {status}: {answer[:300]!r}")
-        finally:
-            await connection.close()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return len(events) / (time.perf_counter() - start), latencies
+    requests = [("POST", "/v1/events", body) for body in bodies]
+    latencies, seconds = await closed_loop("127.0.0.1", stack.settings.http_port, headers,
+                                           requests, concurrency, expect=202)  # fmt: skip
+    return len(events) / seconds, latencies
 
 
 def line(label: str, rate: float, base: float, extra: str = "") -> str:

@@ -56,10 +56,16 @@ def survivor(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> uui
     return customer_id if known else None
 
 
+#: every id merged into customer ``{c}`` now (an alias may have been re-pointed since)
+ALIASES_OF = (
+    "SELECT alias_id FROM customer_aliases WHERE tenant = {t:String} "
+    "GROUP BY alias_id HAVING argMax(survivor_id, version) = {c:UUID}"
+)
+
+
 def aliases(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> list[str]:
     rows = store.query_rows(
-        "SELECT toString(alias_id) FROM customer_aliases WHERE tenant = {t:String} "
-        "GROUP BY alias_id HAVING argMax(survivor_id, version) = {c:UUID} ORDER BY alias_id",
+        f"SELECT toString(alias_id) FROM ({ALIASES_OF}) ORDER BY alias_id",
         {"t": tenant, "c": customer_id},
     )
     return [str(r[0]) for r in rows]
@@ -78,10 +84,8 @@ def timeline(
     until: datetime | None = None,
 ) -> TimelinePage:
     """Newest first, ``limit`` entries older than ``after``; no default time window."""
-    # the survivor and every id merged into it, in the same query (see ``aliases``)
-    where = ["tenant = {t:String}", "customer_id IN (SELECT {c:UUID} UNION ALL "
-             "SELECT alias_id FROM customer_aliases WHERE tenant = {t:String} "
-             "GROUP BY alias_id HAVING argMax(survivor_id, version) = {c:UUID})"]  # fmt: skip
+    # the survivor and every id merged into it, in the same query
+    where = ["tenant = {t:String}", f"customer_id IN (SELECT {{c:UUID}} UNION ALL {ALIASES_OF})"]
     params: dict[str, Any] = {"t": tenant, "n": limit + 1, "c": customer_id}
     if after is not None:
         where.append("(occurred_at, event_id) < ({at:DateTime64(3)}, {id:UUID})")

@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 
+from services.auth.keys import ROLES
 from services.settings import Settings, SettingsError
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -100,9 +101,7 @@ def _key_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     actions = keys.add_subparsers(required=True, metavar="ACTION")
     create = actions.add_parser("create", help="print a new key alone on stdout")
     create.add_argument("--tenant", required=True)
-    create.add_argument(
-        "--role", required=True, choices=["publisher", "agent", "supervisor", "analyst", "operator"]
-    )
+    create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--types", nargs="*", default=[], help="publisher only: type patterns")
     create.set_defaults(handler=_keys_create)
     revoke = actions.add_parser("revoke", help="revoke a key (the key or its id)")

@@ -9,6 +9,7 @@ the known bottleneck (robinhood/faust #563).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
@@ -103,21 +104,17 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     async def track_engagement(stream: Any) -> None:
         async for events in stream.take_events(batch, within=BATCH_WAIT_S):
             fed = await until_done(resolved_feed.complete, events)
-            positions = [(position_key(partition), position,
-                          next(r.carrier for r in fed if r.partition == partition))
+            carriers = {r.partition: r.carrier for r in reversed(fed)}  # each partition's first
+            positions = [(position_key(partition), position, carriers[partition])
                          for partition, position in resolved_feed.positions(fed).items()]  # fmt: skip
             # The table's changelog must be durable before faust may commit these
             # offsets; otherwise a crash in between loses state (found by the SIGKILL test).
-            await until_done(_engage, (engagement, [(r.value, r.carrier) for r in fed], positions))
+            await until_done(functools.partial(engagement.handle, after=positions),
+                             [(r.value, r.carrier) for r in fed])  # fmt: skip
             resolved_feed.settle(fed)
 
     app.touchline_stages = (identity, engagement)  # type: ignore[attr-defined]
     return app
-
-
-async def _engage(work: tuple[EngagementStage, list[tuple[bytes, Any]], list[Any]]) -> None:
-    stage, messages, positions = work
-    await stage.handle(messages, positions)
 
 
 def position_key(partition: int) -> str:

@@ -80,8 +80,8 @@ class RangeReader:
                         if ends[tp] <= await consumer.position(tp):
                             del pending[partition]  # the range ends past the stable end
             # An assigned consumer keeps fetching in the background (every 20 ms,
-            # at once when data arrives): a profile found it using a fifth of the
-            # worker's CPU between reads. Nothing stays assigned between reads.
+            # at once when data arrives); a profile showed such fetches in the
+            # worker's main thread. Nothing stays assigned between reads.
             consumer.unsubscribe()
             return found
 
