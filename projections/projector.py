@@ -49,6 +49,7 @@ from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 
 log = logging.getLogger(__name__)
 INTENT = "intent"
+STATUS_EVERY_S = 1.0  # how often a busy projector writes projection_status
 SOURCES = (RESOLVED, CUSTOMERS, SCORES, DEADLETTER)
 
 
@@ -151,6 +152,10 @@ class Projector:
         self.writing = threading.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
+        # flushed but not yet in projection_status: last offset per partition, and rows
+        self._unreported: dict[TopicPartition, int] = {}
+        self._unreported_rows = 0
+        self._reported_at = 0.0
 
     async def run(self) -> None:
         """Recover an interrupted flush, then project until ``stop()``."""
@@ -245,9 +250,16 @@ class Projector:
         fetch, so waiting out the interval while idle only adds latency: what
         arrives during one flush forms the next. Under load the batches grow
         by themselves, up to ``flush_rows``.
+
+        Touchpoints go first: while the profile topics' records are younger
+        than the interval, a flush writes only ``touchpoints.resolved`` and
+        keeps the rest for the next one. On chDB every insert costs 15-75 ms
+        whatever its size, and a flush of every table is about eight of them:
+        an event arriving during one waited for all of them.
         """
         pending: dict[TopicPartition, list[SourceRecord]] = defaultdict(list)
         count, started = 0, time.monotonic()
+        others_since: float | None = None  # when the oldest held profile record arrived
         while not self._stopping.is_set() and not await self._reached_end(consumer):
             # the poll wait is short whatever the interval: ``stop()`` is seen within a second
             wait_ms = int(min(self.flush_interval_s / 2, 1.0) * 1000)
@@ -257,22 +269,48 @@ class Projector:
                 for tp, records in got.items():
                     pending[tp].extend(_source(r) for r in records)
                     count += len(records)
+                    if tp.topic != RESOLVED and others_since is None:
+                        others_since = time.monotonic()
                 if count >= self.flush_rows:
                     break
                 got = await consumer.getmany(timeout_ms=0, max_records=self.flush_rows - count)
                 caught_up = not got
             if not count:
                 started = time.monotonic()
+                if self._unreported:  # idle: a good moment for the status row held back
+                    await asyncio.to_thread(self._record_status)
                 continue
             if (
                 caught_up
                 or count >= self.flush_rows
                 or time.monotonic() - started >= self.flush_interval_s
             ):
-                await self.flush(pending)
-                pending, count, started = defaultdict(list), 0, time.monotonic()
+                held = self._held_back(pending, count, others_since)
+                await self.flush({tp: r for tp, r in pending.items() if tp not in held})
+                pending = defaultdict(list, held)
+                count = sum(map(len, held.values()))
+                if not held:
+                    others_since = None
+                started = others_since if others_since is not None else time.monotonic()
         if count:
             await self.flush(pending)
+        if self._unreported:
+            await asyncio.to_thread(self._record_status)
+
+    def _held_back(
+        self,
+        pending: Mapping[TopicPartition, list[SourceRecord]],
+        count: int,
+        others_since: float | None,
+    ) -> dict[TopicPartition, list[SourceRecord]]:
+        """The profile topics' records to keep for the next flush, so touchpoints are written now."""
+        if others_since is None or count >= self.flush_rows:
+            return {}
+        if time.monotonic() - others_since >= self.flush_interval_s:
+            return {}
+        if not any(records for tp, records in pending.items() if tp.topic == RESOLVED):
+            return {}
+        return {tp: records for tp, records in pending.items() if tp.topic != RESOLVED and records}
 
     async def flush(self, pending: Mapping[TopicPartition, list[SourceRecord]]) -> None:
         batch = {tp: records for tp, records in pending.items() if records}
@@ -324,7 +362,10 @@ class Projector:
         erased = self.erasures.found_in(by_topic.get(CUSTOMERS, []))
         if erased:  # after this flush's rows: the erasure must also remove what just arrived
             await asyncio.to_thread(self.erasures.apply, self.store, erased, self.table)
-        await asyncio.to_thread(self._record_status, flush, written)
+        self._unreported.update({tp: last for tp, (_, last) in flush.ranges.items()})
+        self._unreported_rows += sum(written.values())
+        if time.monotonic() - self._reported_at >= STATUS_EVERY_S:
+            await asyncio.to_thread(self._record_status)
         assert self._consumer is not None
         await self._consumer.commit(flush.done())
         self.stats.flushes += 1
@@ -355,26 +396,35 @@ class Projector:
             keys.pop((tenant, event_id), None)
         return keys
 
-    def _record_status(self, flush: Flush, written: dict[str, int]) -> None:
+    def _record_status(self) -> None:
+        """One ``projection_status`` row per partition flushed since the last call.
+
+        At most once a second while busy (and at once when idle): each row is
+        an insert like any other, and it was one in every flush.
+        """
         now = datetime.now(UTC)
-        names, topics, partitions, offsets, lags, counts = [], [], [], [], [], []
+        unreported, rows_written = self._unreported, self._unreported_rows
+        self._unreported, self._unreported_rows = {}, 0
+        self._reported_at = time.monotonic()
+        names, topics, partitions, offsets, lags = [], [], [], [], []
         consumer = self._consumer
-        for tp, (_, last) in flush.ranges.items():
+        for tp, last in unreported.items():
             high = consumer.highwater(tp) if consumer is not None else None
             names.append(_projection_of(tp.topic))
             topics.append(tp.topic)
             partitions.append(tp.partition)
             offsets.append(last)
             lags.append(max((high or last + 1) - last - 1, 0))
-            counts.append(sum(written.values()))
         status = pa.table({
             "projection_name": names, "topic": topics,
             "partition": pa.array(partitions, pa.uint16()), "last_offset": pa.array(offsets, pa.int64()),
-            "lag": pa.array(lags, pa.int64()), "rows_written": pa.array(counts, pa.uint64()),
+            "lag": pa.array(lags, pa.int64()),
+            "rows_written": pa.array([rows_written] * len(names), pa.uint64()),
             "updated_at": pa.array([now] * len(names), pa.timestamp("ms", tz="UTC")),
         })  # fmt: skip
+        token = Flush({tp: (last, last) for tp, last in unreported.items()}).flush_id
         self.store.insert_arrow(self.table("projection_status"), status,
-                                f"projection_status:{flush.flush_id}")  # fmt: skip
+                                f"projection_status:{token}")  # fmt: skip
 
 
 def touchpoint_ids(keys: Sequence[tuple[str, str]]) -> pa.Table:
