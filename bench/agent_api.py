@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import statistics
 import subprocess
 import tempfile
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,14 @@ from projections.migrations import apply_migrations
 from projections.store import open_projection_store
 
 
-def fill(path: Path, total_rows: int) -> list[str]:
+def fill(path: Path, total_rows: int) -> tuple[list[str], list[float]]:
+    """The store at ``path`` with ``total_rows`` touchpoints; the customers, and the store's floor.
+
+    The floor is the cheapest read a timeline could make: ``count()`` of one
+    customer's rows, straight on chDB with no HTTP or Python around it. Every
+    store read waits its turn on the one chDB session, so with 50 agents
+    waiting, none can be answered in less than about 50 floors.
+    """
     store = open_projection_store(f"chdb://{path}")
     try:
         apply_migrations(store)
@@ -57,7 +66,13 @@ def fill(path: Path, total_rows: int) -> list[str]:
             "version": pa.array([1] * len(customers), pa.uint64()), "linked": [True] * len(customers),
             "updated_at": pa.array([now] * len(customers), pa.timestamp("ms", tz="UTC")),
         }), None)  # fmt: skip
-        return customers
+        floor = []
+        for customer in random.Random(2).sample(customers, min(300, len(customers))):
+            t = time.perf_counter()
+            store.query_rows("SELECT count() FROM touchpoints WHERE tenant = {t:String} "
+                             "AND customer_id = {c:UUID}", {"t": "bench", "c": customer})  # fmt: skip
+            floor.append(time.perf_counter() - t)
+        return customers, floor
     finally:
         store.close()
 
@@ -85,7 +100,7 @@ def main() -> None:
     args = parser.parse_args()
     with private_stack() as stack, tempfile.TemporaryDirectory() as tmp:
         store_path = Path(tmp) / "clickhouse"
-        customers = fill(store_path, args.rows)
+        customers, floor = fill(store_path, args.rows)
         env = {**stack.env, "TOUCHLINE_CLICKHOUSE_URL": f"chdb://{store_path}"}
         token = subprocess.run([TOUCHLINE, "keys", "create", "--tenant", "bench", "--role", "supervisor"],
                                env=env, capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
@@ -114,6 +129,8 @@ def main() -> None:
     print(f"  timeline, 1 agent     {ms(one, 50, 95, 99)}   {one_rate:,.0f} req/s")
     print(f"  timeline, 50 agents   {ms(fifty, 50, 95, 99)}   {fifty_rate:,.0f} req/s")
     print(f"  search by email       {ms(found, 50, 99)}   {found_rate:,.0f} req/s")
+    print(f"  store floor           {ms(floor, 50, 99)}   one customer's count() on chDB, no HTTP: "
+          f"50 queued agents wait about {50 * statistics.median(floor) * 1000:,.0f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":
