@@ -3,7 +3,10 @@
 A chDB store is filled with --rows synthetic touchpoints (default 10 M, about
 200 per customer) plus each customer's profile and email; ``touchline
 projector`` then serves it, and concurrent agents read timelines (the newest
-50 entries of a random customer) and search by email over HTTP with keep-alive.
+50 entries of a customer no one has read yet, so from the store) and search by
+email over HTTP with keep-alive. A last line re-reads customers read before,
+as an agent refreshing during a call does: those come from the service's
+memory of recently read customers.
 
     .venv/bin/python -m bench.agent_api [--rows 10000000] [--requests 2000]
 """
@@ -110,16 +113,25 @@ def main() -> None:
         try:
             wait_healthy(url)
             rng = random.Random(1)
-            timeline = [
-                f"/v1/customers/{rng.choice(customers)}/timeline?limit=50"
-                for _ in range(args.requests)
-            ]
+            # every timeline read below is of a customer not read before (the service keeps
+            # recently read customers in memory), except the re-reads, which are meant to be
+            order = rng.sample(customers, min(len(customers), 100 + args.requests * 5 // 4 + 200))
+            warm, order = order[:100], order[100:]
+            alone, order = order[: args.requests // 4], order[args.requests // 4 :]
+            crowd, again = order[: args.requests], order[args.requests :]
+
+            def page(customer: str) -> str:
+                return f"/v1/customers/{customer}/timeline?limit=50"
+
             search = [f"/v1/customers?query=c{rng.randrange(len(customers))}@example.com"
                       for _ in range(args.requests // 2)]  # fmt: skip
-            asyncio.run(agents(url, token, timeline[:100], 4))  # warm caches and the pool
-            one, one_rate = asyncio.run(agents(url, token, timeline[: args.requests // 4], 1))
-            fifty, fifty_rate = asyncio.run(agents(url, token, timeline, 50))
+            asyncio.run(agents(url, token, [page(c) for c in warm], 4))  # warm the pool
+            one, one_rate = asyncio.run(agents(url, token, [page(c) for c in alone], 1))
+            fifty, fifty_rate = asyncio.run(agents(url, token, [page(c) for c in crowd], 50))
             found, found_rate = asyncio.run(agents(url, token, search, 1))
+            asyncio.run(agents(url, token, [page(c) for c in again], 4))  # read once...
+            rereads = [page(rng.choice(again)) for _ in range(args.requests)]
+            reread, reread_rate = asyncio.run(agents(url, token, rereads, 50))  # ...then again
         finally:
             server.terminate()
             server.wait(60)
@@ -129,6 +141,8 @@ def main() -> None:
     print(f"  timeline, 1 agent     {ms(one, 50, 95, 99)}   {one_rate:,.0f} req/s")
     print(f"  timeline, 50 agents   {ms(fifty, 50, 95, 99)}   {fifty_rate:,.0f} req/s")
     print(f"  search by email       {ms(found, 50, 99)}   {found_rate:,.0f} req/s")
+    print(f"  re-read, 50 agents    {ms(reread, 50, 95, 99)}   {reread_rate:,.0f} req/s   "
+          f"({len(again)} customers read before: a refresh during a call, from memory)")  # fmt: skip
     print(f"  store floor           {ms(floor, 50, 99)}   one customer's count() on chDB, no HTTP: "
           f"50 queued agents wait about {50 * statistics.median(floor) * 1000:,.0f} ms")  # fmt: skip
 

@@ -134,9 +134,12 @@ class Projector:
         on_flush: Callable[[Flush, dict[str, int]], None] | None = None,
         rename: Mapping[str, str] | None = None,
         until: Mapping[TopicPartition, int] | None = None,
+        on_change: Callable[[set[tuple[str, str]]], None] | None = None,
     ) -> None:
         """``rename`` writes some tables under other names (a replay's new version);
-        ``until`` stops once every partition has reached those offsets (a replay's end)."""
+        ``until`` stops once every partition has reached those offsets (a replay's end);
+        ``on_change`` hears, right after each write is readable, the (tenant, customer id)
+        pairs whose rows it added or deleted (the agent API's cache drops them)."""
         self.store = store
         self.bootstrap = bootstrap
         self.group = group
@@ -144,6 +147,7 @@ class Projector:
         self.flush_interval_s = flush_interval_s
         self.topics = tuple(topics)
         self.on_flush = on_flush
+        self.on_change = on_change
         self.rename = dict(rename or {})
         self.until = dict(until) if until is not None else None
         self.stats = ProjectorStats()
@@ -351,6 +355,8 @@ class Projector:
                 written[table] = written.get(table, 0) + await asyncio.to_thread(
                     self.store.insert_arrow, self.table(table), arrow, f"{table}:{topic}:{flush_id}"
                 )
+                if self.on_change is not None:
+                    self.on_change(customers_in(arrow))
             if topic == RESOLVED:  # after touchpoints: a crash in between must not hide an event
                 ids = touchpoint_ids(list(unseen))
                 await asyncio.to_thread(
@@ -362,6 +368,10 @@ class Projector:
         erased = self.erasures.found_in(by_topic.get(CUSTOMERS, []))
         if erased:  # after this flush's rows: the erasure must also remove what just arrived
             await asyncio.to_thread(self.erasures.apply, self.store, erased, self.table)
+            if self.on_change is not None:
+                self.on_change(
+                    {(tenant, person) for tenant, people, _ in erased for person in people}
+                )
         self._unreported.update({tp: last for tp, (_, last) in flush.ranges.items()})
         self._unreported_rows += sum(written.values())
         if time.monotonic() - self._reported_at >= STATUS_EVERY_S:
@@ -425,6 +435,18 @@ class Projector:
         token = Flush({tp: (last, last) for tp, last in unreported.items()}).flush_id
         self.store.insert_arrow(self.table("projection_status"), status,
                                 f"projection_status:{token}")  # fmt: skip
+
+
+def customers_in(table: pa.Table) -> set[tuple[str, str]]:
+    """(tenant, id) of every customer a table's rows name: owner, alias or survivor."""
+    if "tenant" not in table.column_names:
+        return set()
+    tenants = table.column("tenant").to_pylist()
+    found: set[tuple[str, str]] = set()
+    for name in ("customer_id", "alias_id", "survivor_id"):
+        if name in table.column_names:
+            found.update(zip(tenants, table.column(name).to_pylist(), strict=True))
+    return found
 
 
 def touchpoint_ids(keys: Sequence[tuple[str, str]]) -> pa.Table:

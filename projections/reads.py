@@ -10,6 +10,7 @@ its ids resolves to the survivor, whose timeline includes its aliases' rows.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,24 +39,6 @@ class Profile:
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def survivor(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> uuid.UUID | None:
-    """The customer an id reads as now (itself, or the survivor it was merged into); None: unknown.
-
-    One query (two scalar subqueries): at 50 concurrent agents every round trip
-    to the store waits its turn, so a timeline read makes two, not four.
-    """
-    rows = store.query_rows(
-        "SELECT (SELECT toString(argMax(survivor_id, version)) FROM customer_aliases "
-        "        WHERE tenant = {t:String} AND alias_id = {c:UUID}), "
-        "       (SELECT count() FROM customers WHERE tenant = {t:String} AND customer_id = {c:UUID})",
-        {"t": tenant, "c": customer_id},
-    )
-    merged_into, known = rows[0]
-    if merged_into and str(merged_into) != "00000000-0000-0000-0000-000000000000":
-        return uuid.UUID(str(merged_into))
-    return customer_id if known else None
-
-
 #: every id merged into customer ``{c}`` now (an alias may have been re-pointed since)
 ALIASES_OF = (
     "SELECT alias_id FROM customer_aliases WHERE tenant = {t:String} "
@@ -71,10 +54,42 @@ def aliases(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> list
     return [str(r[0]) for r in rows]
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """Whom an id reads as: the survivor, and the ids whose rows are its timeline."""
+
+    survivor: uuid.UUID
+    ids: tuple[str, ...]  # the survivor first, then every id merged into it
+
+
+def resolve(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> Resolution | None:
+    """The survivor an id reads as now, with its aliases; None: no such customer.
+
+    One query in the usual case (three scalar subqueries: merged into whom,
+    known at all, and what was merged into this id); a second only when the
+    id asked for is itself an alias. At 50 concurrent agents every round trip
+    to the store waits its turn.
+    """
+    rows = store.query_rows(
+        "SELECT (SELECT toString(argMax(survivor_id, version)) FROM customer_aliases "
+        "        WHERE tenant = {t:String} AND alias_id = {c:UUID}), "
+        "       (SELECT count() FROM customers WHERE tenant = {t:String} AND customer_id = {c:UUID}), "
+        f"      (SELECT arraySort(groupArray(toString(alias_id))) FROM ({ALIASES_OF}))",
+        {"t": tenant, "c": customer_id},
+    )
+    merged_into, known, merged_here = rows[0]
+    if merged_into and str(merged_into) != "00000000-0000-0000-0000-000000000000":
+        survivor = uuid.UUID(str(merged_into))
+        return Resolution(survivor, (str(survivor), *aliases(store, tenant, survivor)))
+    if not known:
+        return None
+    return Resolution(customer_id, (str(customer_id), *(str(a) for a in merged_here)))
+
+
 def timeline(
     store: ProjectionStore,
     tenant: str,
-    customer_id: uuid.UUID,
+    customer_ids: Sequence[str],
     *,
     limit: int = 50,
     after: tuple[datetime, str] | None = None,
@@ -83,10 +98,12 @@ def timeline(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> TimelinePage:
-    """Newest first, ``limit`` entries older than ``after``; no default time window."""
-    # the survivor and every id merged into it, in the same query
-    where = ["tenant = {t:String}", f"customer_id IN (SELECT {{c:UUID}} UNION ALL {ALIASES_OF})"]
-    params: dict[str, Any] = {"t": tenant, "n": limit + 1, "c": customer_id}
+    """Newest first, ``limit`` entries older than ``after``; no default time window.
+
+    ``customer_ids`` are a ``Resolution``'s: the survivor and its aliases.
+    """
+    where = ["tenant = {t:String}", "customer_id IN {ids:Array(UUID)}"]
+    params: dict[str, Any] = {"t": tenant, "n": limit + 1, "ids": list(customer_ids)}
     if after is not None:
         where.append("(occurred_at, event_id) < ({at:DateTime64(3)}, {id:UUID})")
         params["at"], params["id"] = after

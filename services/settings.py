@@ -64,6 +64,8 @@ class Settings:
     projector_group: str = "touchline-projector"
     projector_flush_rows: int = 20_000
     projector_flush_ms: int = 250
+    #: recently read customers whose resolution and newest timeline entries the agent API keeps
+    query_cache_customers: int = 1000
     default_phone_region: str = "US"
     max_batch_events: int = 1000
     max_body_bytes: int = 1_048_576
@@ -108,6 +110,9 @@ class Settings:
             ),
             projector_flush_ms=_int(
                 env, "TOUCHLINE_PROJECTOR_FLUSH_MS", base.projector_flush_ms, 10
+            ),
+            query_cache_customers=_int(
+                env, "TOUCHLINE_QUERY_CACHE_CUSTOMERS", base.query_cache_customers, 0
             ),
             default_phone_region=_str(
                 env, "TOUCHLINE_DEFAULT_PHONE_REGION", base.default_phone_region

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +38,18 @@ class ReplayJob:
 
 
 class Replays:
-    def __init__(self, store: ProjectionStore, bootstrap: str, live_writes: threading.Lock) -> None:
+    def __init__(
+        self,
+        store: ProjectionStore,
+        bootstrap: str,
+        live_writes: threading.Lock,
+        swapped: Callable[[], None] | None = None,
+    ) -> None:
+        """``swapped`` is called once a replay's table has replaced the live one."""
         self.store = store
         self.bootstrap = bootstrap
         self.live_writes = live_writes
+        self.swapped = swapped
         self.jobs: dict[str, ReplayJob] = {}
         self._lock = threading.Lock()
 
@@ -61,6 +70,8 @@ class Replays:
             result = replay(
                 self.store, self.bootstrap, job.projection, job.report, self.live_writes
             )
+            if self.swapped is not None:
+                self.swapped()
             job.result = {"rows": result.rows, "checksum": f"{result.digest:016x}"}
             job.state = "done"
         except Exception as exc:  # reported to the operator who asked, with the reason

@@ -33,10 +33,12 @@ from projections import reads
 from projections.store import ProjectionStore, ProjectionStoreError
 from services.auth.keys import ApiKey, KeyStore
 from services.query.audit import AuditLog
+from services.query.cache import Head, ReadCache, page_from_head
 from services.query.masking import Masker
 
 STATIC = Path(__file__).with_name("static")
 AGENT_ROLES = frozenset({"agent", "supervisor"})
+HEAD_ENTRIES = 100  # newest entries kept per recently read customer: two default pages
 T = TypeVar("T")
 
 
@@ -60,6 +62,7 @@ class QueryDeps:
     region: str = "US"
     catalog: Catalog = field(default_factory=load_catalog)
     stream_poll_s: float = 0.5
+    cache: ReadCache = field(default_factory=ReadCache)
     _freshness: tuple[float, dict[str, Any]] = (0.0, {})
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -94,7 +97,9 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "freshness": await deps.freshness()}
+        cache = deps.cache
+        return {"status": "ok", "freshness": await deps.freshness(),
+                "cache": {"kept": len(cache), "hits": cache.hits, "misses": cache.misses}}  # fmt: skip
 
     @app.get("/v1/customers")
     async def search(
@@ -117,7 +122,7 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
     @app.get("/v1/customers/{customer_id}")
     async def profile(request: Request, customer_id: str) -> Response:
         key = authenticate(request, deps.keys)
-        survivor = await _resolve(deps, key, customer_id)
+        survivor = (await _resolve(deps, key, customer_id)).survivor
         found = await deps.read(reads.profile, key.tenant, survivor)
         deps.audit.record(key, str(survivor), "profile")
         masker = Masker(deps.catalog, key.role)
@@ -140,8 +145,9 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         channels = _known(channel, set(CHANNELS), "channel")
         types = _known(type, set(deps.catalog.types), "type")
         after = decode_cursor(cursor) if cursor else None
-        survivor = await _resolve(deps, key, customer_id)
-        page = await deps.read(reads.timeline, key.tenant, survivor, limit=limit, after=after,
+        resolution = await _resolve(deps, key, customer_id)
+        survivor = resolution.survivor
+        page = await _timeline(deps, key.tenant, resolution, limit=limit, after=after,
                                channels=channels, types=types, since=_instant(since, "since"),
                                until=_instant(until, "until"))  # fmt: skip
         deps.audit.record(key, str(survivor), "timeline")
@@ -154,7 +160,7 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
     @app.get("/v1/customers/{customer_id}/stream")
     async def stream(request: Request, customer_id: str) -> StreamingResponse:
         key = authenticate(request, deps.keys)
-        survivor = await _resolve(deps, key, customer_id)
+        survivor = (await _resolve(deps, key, customer_id)).survivor
         deps.audit.record(key, str(survivor), "stream")
         masker = Masker(deps.catalog, key.role)
         return StreamingResponse(_events(deps, request, key, survivor, masker),
@@ -220,16 +226,41 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
                          "cursor") from None  # fmt: skip
 
 
-async def _resolve(deps: QueryDeps, key: ApiKey, customer_id: str) -> uuid.UUID:
+async def _resolve(deps: QueryDeps, key: ApiKey, customer_id: str) -> reads.Resolution:
     try:
         parsed = uuid.UUID(customer_id)
     except ValueError:
         raise QueryError(400, "bad_customer_id", f"{customer_id!r} is not a customer id (a UUID)",
                          "customer_id") from None  # fmt: skip
-    survivor = await deps.read(reads.survivor, key.tenant, parsed)
-    if survivor is None:
+    found = deps.cache.resolution(key.tenant, str(parsed))
+    if found is None:
+        epoch = deps.cache.epoch
+        found = await deps.read(reads.resolve, key.tenant, parsed)
+        if found is not None:
+            deps.cache.keep_resolution(key.tenant, str(parsed), found, epoch)
+    if found is None:
         raise QueryError(404, "not_found", f"no customer {customer_id} in tenant {key.tenant}")
-    return survivor
+    return found
+
+
+async def _timeline(
+    deps: QueryDeps, tenant: str, resolution: reads.Resolution, **query: Any
+) -> reads.TimelinePage:
+    """From the customer's cached head when it answers exactly; else from the store.
+
+    A first page (no cursor) with no head fetches the head, so the agent's
+    next chip, page or refresh on this customer costs no store read.
+    """
+    head = deps.cache.head(tenant, str(resolution.survivor))
+    if head is None and query.get("after") is None:
+        epoch = deps.cache.epoch
+        newest = await deps.read(reads.timeline, tenant, resolution.ids, limit=HEAD_ENTRIES)
+        head = Head(newest.entries, complete=newest.next_after is None)
+        deps.cache.keep_head(tenant, resolution, head, epoch)
+    page = page_from_head(head, **query) if head is not None else None
+    if page is None:
+        page = await deps.read(reads.timeline, tenant, resolution.ids, **query)
+    return page
 
 
 def _known(values: list[str] | None, allowed: set[str], name: str) -> list[str] | None:

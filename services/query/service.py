@@ -23,6 +23,7 @@ from services.auth.sqlite import SqliteKeyStore
 from services.query.admin import Replays, admin_router
 from services.query.app import QueryDeps, create_query_app
 from services.query.audit import AuditLog
+from services.query.cache import ReadCache
 from services.settings import Settings
 
 log = logging.getLogger("touchline.projector")
@@ -45,14 +46,17 @@ def run_projection_service(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, store: ProjectionStore) -> None:
+    cache = ReadCache(settings.query_cache_customers)
     projector = Projector(store, settings.kafka_bootstrap, settings.projector_group,
-                          settings.projector_flush_rows, settings.projector_flush_ms / 1000)  # fmt: skip
+                          settings.projector_flush_rows, settings.projector_flush_ms / 1000,
+                          on_change=cache.drop)  # fmt: skip
     audit = AuditLog(store)
     keys = SqliteKeyStore(settings.keys_db_path)
-    app = create_query_app(QueryDeps(store, keys, audit, settings.default_phone_region))
-    app.include_router(
-        admin_router(keys, Replays(store, settings.kafka_bootstrap, projector.writing))
+    app = create_query_app(
+        QueryDeps(store, keys, audit, settings.default_phone_region, cache=cache)
     )
+    replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=cache.clear)
+    app.include_router(admin_router(keys, replays))
     config = uvicorn.Config(app, host=settings.http_host, port=settings.query_port,
                             log_level="warning", lifespan="off")  # fmt: skip
     server = QuietServer(config)

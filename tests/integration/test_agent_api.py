@@ -297,6 +297,30 @@ def test_the_stream_pushes_a_new_entry(agents: Agents) -> None:
     assert [e["event_id"] for e in received] == [event_id]
 
 
+def test_a_timeline_read_again_comes_from_memory_until_the_projector_writes(
+    agents: Agents,
+) -> None:
+    tenant = agents.run.live_tenant
+    _, customer = _someone(agents, tenant, ("email",))
+    path = f"/v1/customers/{customer}/timeline"
+
+    def cache() -> dict[str, int]:
+        found: dict[str, int] = httpx.get(agents.url + "/healthz", timeout=10).json()["cache"]
+        return found
+
+    first = agents.ok(path, tenant)
+    before = cache()
+    again = agents.ok(path, tenant)
+    assert cache()["hits"] >= before["hits"] + 2  # the resolution and the head
+    assert again["entries"] == first["entries"]
+    emails = [e for e in first["entries"] if e["channel"] == "email"]
+    chip = agents.ok(path, tenant, channel="email")  # the head filtered, or the store
+    assert chip["entries"][: len(emails)] == emails
+    event_id = _append_resolved(agents, tenant, customer)
+    wait_until(lambda: agents.ok(path, tenant)["entries"][0]["event_id"] == event_id, 30,
+               "the new event on the first page", 0.2)  # fmt: skip
+
+
 def test_a_replay_on_the_running_service_keeps_reads_going(agents: Agents) -> None:
     tenant = next(iter(agents.run.tenants))
     _, customer = _someone(agents, tenant, ("email",))
