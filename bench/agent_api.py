@@ -118,7 +118,7 @@ def main() -> None:
             order = rng.sample(customers, min(len(customers), 100 + args.requests * 5 // 4 + 200))
             warm, order = order[:100], order[100:]
             alone, order = order[: args.requests // 4], order[args.requests // 4 :]
-            crowd, again = order[: args.requests], order[args.requests :]
+            crowd, again = order[: args.requests], order[args.requests :] or order[:200]
 
             def page(customer: str) -> str:
                 return f"/v1/customers/{customer}/timeline?limit=50"

@@ -32,9 +32,15 @@ Key = tuple[str, str]  # (tenant, customer id as text)
 
 @dataclass(frozen=True)
 class Head:
-    """A survivor's newest timeline entries, newest first; ``complete``: there are no others."""
+    """A survivor's newest timeline entries, newest first; ``complete``: there are no others.
+
+    ``entries`` are kept as the API writes them (times already UTC text: the
+    formatting was a third of a page's cost), ``times`` beside them as instants
+    for time ranges and cursors.
+    """
 
     entries: list[dict[str, Any]]
+    times: list[datetime]
     complete: bool
 
 
@@ -141,26 +147,25 @@ def page_from_head(
     the whole answer only when the head is the whole timeline. A cursor is
     found by its entry (not compared): the store's UUID order is its own.
     """
-    entries = head.entries
+    start = 0
     if after is not None:
         at, event_id = after
-        position = next((i for i, e in enumerate(entries)
-                         if e["event_id"] == event_id and e["occurred_at"] == at), None)  # fmt: skip
-        if position is None:
+        start = next((i + 1 for i, e in enumerate(head.entries)
+                      if e["event_id"] == event_id and head.times[i] == at), -1)  # fmt: skip
+        if start < 0:
             return None
-        entries = entries[position + 1 :]
-    found: list[dict[str, Any]] = []
-    for entry in entries:
+    found: list[int] = []
+    for i in range(start, len(head.entries)):
+        entry, at = head.entries[i], head.times[i]
         if channels and entry["channel"] not in channels:
             continue
         if types and entry["type"] not in types:
             continue
-        if since is not None and entry["occurred_at"] < since:
+        if (since is not None and at < since) or (until is not None and at >= until):
             continue
-        if until is not None and entry["occurred_at"] >= until:
-            continue
-        found.append(entry)
+        found.append(i)
         if len(found) > limit:
             last = found[limit - 1]
-            return TimelinePage(found[:limit], (last["occurred_at"], last["event_id"]))
-    return TimelinePage(found, None) if head.complete else None
+            return TimelinePage([head.entries[j] for j in found[:limit]],
+                                (head.times[last], head.entries[last]["event_id"]))  # fmt: skip
+    return TimelinePage([head.entries[j] for j in found], None) if head.complete else None

@@ -20,34 +20,39 @@ def entries(n: int) -> list[dict[str, Any]]:
              "channel": CHANNELS[i % 3], "type": f"{CHANNELS[i % 3]}.x"} for i in range(n)]  # fmt: skip
 
 
+def newest(n: int, complete: bool) -> Head:
+    kept = entries(n)
+    return Head(kept, [e["occurred_at"] for e in kept], complete)
+
+
 def ids(page: Any) -> list[str]:
     return [e["event_id"] for e in page.entries]
 
 
 def test_a_complete_head_answers_every_filter_exactly() -> None:
-    head = Head(entries(10), complete=True)
+    head = newest(10, True)
     page = page_from_head(head, limit=50, channels=["email"])
     assert page is not None and ids(page) == [e["event_id"] for e in entries(10)[1::3]]
     assert page.next_after is None
 
 
 def test_a_page_cut_inside_the_head_carries_the_cursor_of_its_last_entry() -> None:
-    head = Head(entries(100), complete=False)
+    head = newest(100, False)
     first = page_from_head(head, limit=50)
-    assert first is not None and ids(first) == ids(Head(entries(50), True))
+    assert first is not None and ids(first) == ids(newest(50, True))
     assert first.next_after == (entries(50)[-1]["occurred_at"], entries(50)[-1]["event_id"])
     second = page_from_head(head, limit=20, after=first.next_after)
     assert second is not None and ids(second) == [e["event_id"] for e in entries(70)[50:]]
 
 
 def test_an_incomplete_head_that_runs_out_answers_nothing() -> None:
-    head = Head(entries(100), complete=False)
+    head = newest(100, False)
     assert page_from_head(head, limit=50, channels=["chat"]) is None  # 33 in the head, more beyond
     assert page_from_head(head, limit=50, after=(START, "not-in-the-head")) is None
 
 
 def test_time_range_is_since_inclusive_until_exclusive() -> None:
-    head = Head(entries(10), complete=True)
+    head = newest(10, True)
     page = page_from_head(head, limit=50, since=START - timedelta(minutes=3),
                           until=START - timedelta(minutes=1))  # fmt: skip
     assert page is not None and ids(page) == [
@@ -65,7 +70,7 @@ S, A, B = (str(uuid.uuid4()) for _ in range(3))
 def test_a_write_to_any_id_of_a_timeline_drops_its_head_and_resolutions() -> None:
     cache = ReadCache()
     cache.keep_resolution(T, A, resolution(S, A), cache.epoch)
-    cache.keep_head(T, resolution(S, A), Head(entries(3), True), cache.epoch)
+    cache.keep_head(T, resolution(S, A), newest(3, True), cache.epoch)
     cache.keep_resolution(T, B, resolution(B), cache.epoch)
     cache.drop({(T, A)})  # a late event recorded under the alias
     assert cache.head(T, S) is None and cache.resolution(T, A) is None
@@ -78,7 +83,7 @@ def test_what_was_read_before_a_write_is_not_kept() -> None:
     cache = ReadCache()
     epoch = cache.epoch  # a read starts...
     cache.drop({(T, S)})  # ...the projector writes meanwhile...
-    cache.keep_head(T, resolution(S), Head(entries(3), True), epoch)  # ...the read ends
+    cache.keep_head(T, resolution(S), newest(3, True), epoch)  # ...the read ends
     assert cache.head(T, S) is None
 
 
@@ -86,9 +91,9 @@ def test_the_least_recently_used_go_first_and_leave_no_watchers() -> None:
     cache = ReadCache(max_customers=2)
     people = [str(uuid.uuid4()) for _ in range(3)]
     for person in people[:2]:
-        cache.keep_head(T, resolution(person), Head([], True), cache.epoch)
+        cache.keep_head(T, resolution(person), newest(0, True), cache.epoch)
     assert cache.head(T, people[0]) is not None  # used: now the newest
-    cache.keep_head(T, resolution(people[2]), Head([], True), cache.epoch)
+    cache.keep_head(T, resolution(people[2]), newest(0, True), cache.epoch)
     assert cache.head(T, people[1]) is None
     assert cache.head(T, people[0]) is not None and cache.head(T, people[2]) is not None
     assert set(cache._watchers) == {(T, people[0]), (T, people[2])}
