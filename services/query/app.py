@@ -34,6 +34,7 @@ from projections.store import ProjectionStore, ProjectionStoreError
 from services.auth.keys import ApiKey, KeyStore
 from services.query.audit import AuditLog
 from services.query.cache import Head, ReadCache, page_from_head
+from services.query.changes import ChangeFeed
 from services.query.masking import Masker
 
 STATIC = Path(__file__).with_name("static")
@@ -61,8 +62,9 @@ class QueryDeps:
     audit: AuditLog
     region: str = "US"
     catalog: Catalog = field(default_factory=load_catalog)
-    stream_poll_s: float = 0.5
+    stream_poll_s: float = 15.0  # a stream reads the store when told of a write; this at the latest
     cache: ReadCache = field(default_factory=ReadCache)
+    changes: ChangeFeed = field(default_factory=ChangeFeed)
     _freshness: tuple[float, dict[str, Any]] = (0.0, {})
     _refreshing: asyncio.Task[dict[str, Any]] | None = None
 
@@ -118,7 +120,8 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
     async def healthz() -> dict[str, Any]:
         cache = deps.cache
         return {"status": "ok", "freshness": await deps.freshness(),
-                "cache": {"kept": len(cache), "hits": cache.hits, "misses": cache.misses}}  # fmt: skip
+                "cache": {"kept": len(cache), "hits": cache.hits, "misses": cache.misses},
+                "streams_waiting_on": len(deps.changes)}  # fmt: skip
 
     @app.get("/v1/customers")
     async def search(
@@ -251,14 +254,19 @@ async def _resolve(deps: QueryDeps, key: ApiKey, customer_id: str) -> reads.Reso
     except ValueError:
         raise QueryError(400, "bad_customer_id", f"{customer_id!r} is not a customer id (a UUID)",
                          "customer_id") from None  # fmt: skip
-    found = deps.cache.resolution(key.tenant, str(parsed))
-    if found is None:
-        epoch = deps.cache.epoch
-        found = await deps.read(reads.resolve, key.tenant, parsed)
-        if found is not None:
-            deps.cache.keep_resolution(key.tenant, str(parsed), found, epoch)
+    found = await _lookup(deps, key.tenant, parsed)
     if found is None:
         raise QueryError(404, "not_found", f"no customer {customer_id} in tenant {key.tenant}")
+    return found
+
+
+async def _lookup(deps: QueryDeps, tenant: str, customer_id: uuid.UUID) -> reads.Resolution | None:
+    found = deps.cache.resolution(tenant, str(customer_id))
+    if found is None:
+        epoch = deps.cache.epoch
+        found = await deps.read(reads.resolve, tenant, customer_id)
+        if found is not None:
+            deps.cache.keep_resolution(tenant, str(customer_id), found, epoch)
     return found
 
 
@@ -316,24 +324,37 @@ def _masked_entry(masker: Masker, entry: dict[str, Any]) -> dict[str, Any]:
 async def _events(
     deps: QueryDeps, request: Request, key: ApiKey, customer: uuid.UUID, masker: Masker
 ) -> AsyncIterator[bytes]:
-    """Server-sent events: new timeline entries and score changes, as they are projected."""
+    """Server-sent events: new timeline entries and score changes, as they are projected.
+
+    The store is read when the projector has written one of the customer's
+    ids (survivor or alias), and at the latest every ``stream_poll_s`` as a
+    safety net; in between the stream only checks, each second, that the
+    agent is still there.
+    """
     since = datetime.now(UTC)
     last_score: Any = None
-    beat = time.monotonic()
+    beat = last_read = time.monotonic()
     yield b": connected\n\n"
-    while not await request.is_disconnected():
-        entries, since = await deps.read(reads.changes_since, key.tenant, customer, since)
-        for entry in entries:
-            yield _sse("touchpoint", _masked_entry(masker, entry))
-        score = await deps.read(reads.current_score, key.tenant, customer)
-        if score is not None and score != last_score:
-            if last_score is not None:
-                yield _sse("score", score)
-            last_score = score
-        if time.monotonic() - beat > 15:
-            beat = time.monotonic()
-            yield b": keep-alive\n\n"
-        await asyncio.sleep(deps.stream_poll_s)
+    with deps.changes.subscribe([(key.tenant, str(customer))]) as changed:
+        written = True
+        while not await request.is_disconnected():
+            if written or time.monotonic() - last_read >= deps.stream_poll_s:
+                last_read = time.monotonic()
+                resolution = await _lookup(deps, key.tenant, customer)
+                if resolution is not None:  # a merge since the last read may add an alias
+                    changed.watch((key.tenant, i) for i in resolution.ids)
+                entries, since = await deps.read(reads.changes_since, key.tenant, customer, since)
+                for entry in entries:
+                    yield _sse("touchpoint", _masked_entry(masker, entry))
+                score = await deps.read(reads.current_score, key.tenant, customer)
+                if score is not None and score != last_score:
+                    if last_score is not None:
+                        yield _sse("score", score)
+                    last_score = score
+            if time.monotonic() - beat > 15:
+                beat = time.monotonic()
+                yield b": keep-alive\n\n"
+            written = await changed.wait(1.0)
 
 
 def _sse(event: str, data: Any) -> bytes:

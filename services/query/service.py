@@ -24,6 +24,7 @@ from services.query.admin import Replays, admin_router
 from services.query.app import QueryDeps, create_query_app
 from services.query.audit import AuditLog
 from services.query.cache import ReadCache
+from services.query.changes import ChangeFeed
 from services.settings import Settings
 
 log = logging.getLogger("touchline.projector")
@@ -46,22 +47,30 @@ def run_projection_service(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, store: ProjectionStore) -> None:
-    cache = ReadCache(settings.query_cache_customers)
+    cache, changes = ReadCache(settings.query_cache_customers), ChangeFeed()
+
+    def written(touched: set[tuple[str, str]]) -> None:
+        cache.drop(touched)
+        changes.notify(touched)
+
+    def swapped() -> None:  # from the replay's thread
+        cache.clear()
+        loop.call_soon_threadsafe(changes.notify_all)
+
+    loop = asyncio.get_running_loop()
     projector = Projector(store, settings.kafka_bootstrap, settings.projector_group,
                           settings.projector_flush_rows, settings.projector_flush_ms / 1000,
-                          on_change=cache.drop)  # fmt: skip
+                          on_change=written)  # fmt: skip
     audit = AuditLog(store)
     keys = SqliteKeyStore(settings.keys_db_path)
-    app = create_query_app(
-        QueryDeps(store, keys, audit, settings.default_phone_region, cache=cache)
-    )
-    replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=cache.clear)
+    app = create_query_app(QueryDeps(store, keys, audit, settings.default_phone_region,
+                                     cache=cache, changes=changes))  # fmt: skip
+    replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=swapped)
     app.include_router(admin_router(keys, replays))
     config = uvicorn.Config(app, host=settings.http_host, port=settings.query_port,
                             log_level="warning", lifespan="off")  # fmt: skip
     server = QuietServer(config)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     projecting = asyncio.create_task(projector.run())

@@ -291,10 +291,14 @@ def test_the_stream_pushes_a_new_entry(agents: Agents) -> None:
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    time.sleep(1.0)
+    wait_until(lambda: httpx.get(agents.url + "/healthz", timeout=10).json()["streams_waiting_on"] > 0,
+               10, "the stream to wait on its customer", 0.1)  # fmt: skip
+    sent = time.monotonic()
     event_id = _append_resolved(agents, tenant, customer)
     listener.join(20)
     assert [e["event_id"] for e in received] == [event_id]
+    # pushed when the projector wrote it, not found by the stream's 15 s safety-net read
+    assert time.monotonic() - sent < 10
 
 
 def test_a_timeline_read_again_comes_from_memory_until_the_projector_writes(
