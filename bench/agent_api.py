@@ -21,8 +21,10 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -32,6 +34,8 @@ from bench.http_client import closed_loop
 from bench.projections import ms, synthetic_touchpoints
 from projections.migrations import apply_migrations
 from projections.store import open_projection_store
+
+T = TypeVar("T")
 
 
 def fill(path: Path, total_rows: int) -> tuple[list[str], list[float]]:
@@ -96,6 +100,24 @@ async def agents(
     return timings, len(paths) / seconds
 
 
+async def with_open_pages(url: str, token: str, customers: list[str], work: Awaitable[T]) -> T:
+    """``work``, while an agent page's live stream is open for each of ``customers``."""
+    where = urlsplit(url)
+    host, port = where.hostname or "127.0.0.1", where.port or 80
+    streams = []
+    try:
+        for customer in customers:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(f"GET /v1/customers/{customer}/stream?token={token} HTTP/1.1\r\n"
+                         f"Host: {host}\r\n\r\n".encode())  # fmt: skip
+            streams.append(writer)
+            await reader.readuntil(b": connected\n\n")
+        return await work
+    finally:
+        for writer in streams:
+            writer.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -115,9 +137,10 @@ def main() -> None:
             rng = random.Random(1)
             # every timeline read below is of a customer not read before (the service keeps
             # recently read customers in memory), except the re-reads, which are meant to be
-            order = rng.sample(customers, min(len(customers), 100 + args.requests * 5 // 4 + 200))
+            order = rng.sample(customers, min(len(customers), 100 + args.requests * 6 // 4 + 200))
             warm, order = order[:100], order[100:]
             alone, order = order[: args.requests // 4], order[args.requests // 4 :]
+            watched, order = order[: args.requests // 4], order[args.requests // 4 :]
             crowd, again = order[: args.requests], order[args.requests :] or order[:200]
 
             def page(customer: str) -> str:
@@ -127,6 +150,8 @@ def main() -> None:
                       for _ in range(args.requests // 2)]  # fmt: skip
             asyncio.run(agents(url, token, [page(c) for c in warm], 4))  # warm the pool
             one, one_rate = asyncio.run(agents(url, token, [page(c) for c in alone], 1))
+            paged, paged_rate = asyncio.run(with_open_pages(
+                url, token, warm[:50], agents(url, token, [page(c) for c in watched], 1)))  # fmt: skip
             fifty, fifty_rate = asyncio.run(agents(url, token, [page(c) for c in crowd], 50))
             found, found_rate = asyncio.run(agents(url, token, search, 1))
             asyncio.run(agents(url, token, [page(c) for c in again], 4))  # read once...
@@ -140,6 +165,8 @@ def main() -> None:
     )
     print(f"  timeline, 1 agent     {ms(one, 50, 95, 99)}   {one_rate:,.0f} req/s")
     print(f"  timeline, 50 agents   {ms(fifty, 50, 95, 99)}   {fifty_rate:,.0f} req/s")
+    print(f"  1 agent, 50 pages open {ms(paged, 50, 95, 99)}   {paged_rate:,.0f} req/s   "
+          f"(50 other agents' live streams open meanwhile)")  # fmt: skip
     print(f"  search by email       {ms(found, 50, 99)}   {found_rate:,.0f} req/s")
     print(f"  re-read, 50 agents    {ms(reread, 50, 95, 99)}   {reread_rate:,.0f} req/s   "
           f"({len(again)} customers read before: a refresh during a call, from memory)")  # fmt: skip
