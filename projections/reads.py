@@ -246,16 +246,18 @@ def search(
 
 
 def changes_since(
-    store: ProjectionStore, tenant: str, customer_id: uuid.UUID, since: datetime
+    store: ProjectionStore, tenant: str, customer_ids: Sequence[str], since: datetime
 ) -> tuple[list[dict[str, Any]], datetime]:
-    """Timeline entries projected after ``since`` (for the live stream), and the new watermark."""
-    ids = [str(customer_id), *aliases(store, tenant, customer_id)]
+    """Timeline entries projected after ``since`` (for the live stream), and the new watermark.
+
+    ``customer_ids`` are a ``Resolution``'s: the survivor and its aliases.
+    """
     rows = store.query_rows(
         "SELECT toString(event_id), occurred_at, channel, type, summary, source, payload, "
         "toString(customer_id), received_at, schema_version, projected_at FROM touchpoints "
         "WHERE tenant = {t:String} AND customer_id IN {ids:Array(UUID)} "
         "AND projected_at > {since:DateTime64(3)} ORDER BY projected_at, occurred_at LIMIT 1 BY event_id",
-        {"t": tenant, "ids": ids, "since": since},
+        {"t": tenant, "ids": list(customer_ids), "since": since},
     )
     latest = max((r[10] for r in rows), default=since)
     return [_entry(r[:10]) for r in rows], latest

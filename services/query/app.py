@@ -341,9 +341,9 @@ async def _events(
             if written or time.monotonic() - last_read >= deps.stream_poll_s:
                 last_read = time.monotonic()
                 resolution = await _lookup(deps, key.tenant, customer)
-                if resolution is not None:  # a merge since the last read may add an alias
-                    changed.watch((key.tenant, i) for i in resolution.ids)
-                entries, since = await deps.read(reads.changes_since, key.tenant, customer, since)
+                ids = resolution.ids if resolution is not None else (str(customer),)
+                changed.watch((key.tenant, i) for i in ids)  # a merge may have added an alias
+                entries, since = await deps.read(reads.changes_since, key.tenant, ids, since)
                 for entry in entries:
                     yield _sse("touchpoint", _masked_entry(masker, entry))
                 score = await deps.read(reads.current_score, key.tenant, customer)
