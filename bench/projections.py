@@ -37,7 +37,7 @@ from projections.migrations import apply_migrations
 from projections.replay import replay
 from projections.store import open_projection_store
 from services.kafka.lag import end_offsets, group_lag
-from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
+from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES, TOUCHPOINTS
 
 
 def start(stack: Stack, command: str, workdir: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -110,6 +110,9 @@ def freshness(stack: Stack, workdir: Path, rate: float, seconds: float) -> tuple
         events = valid_events(int(rate * seconds), seed=8)
         since = datetime.now(UTC)
         asyncio.run(send_paced(stack, events, rate))
+        # the worker first: the projector can be idle while the worker still holds the
+        # slowest events, and those would be left out of the figures
+        wait_idle(stack, stack.settings.worker_group, [TOUCHPOINTS])
         wait_idle(stack, stack.settings.projector_group, [RESOLVED])
     finally:
         for child in (worker, projector):

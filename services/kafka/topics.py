@@ -20,6 +20,8 @@ SCORES = "scores"
 IDENTITY_COMMANDS = "identity.commands"
 
 _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+_COMPACTED = {"cleanup.policy": "compact"}
+ENGAGEMENT_TABLE = "customer_state"  # the worker's faust table of per-customer engagement state
 _TOPIC_ALREADY_EXISTS = 36
 
 
@@ -44,7 +46,17 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(CUSTOMERS, n),
         TopicSpec(SCORES, n),
         TopicSpec(IDENTITY_COMMANDS, 3),  # few and rare: unmerges and erasures
+        # faust declares its table's changelog itself, but only as the worker starts;
+        # a consumer that fetched metadata first saw the topic with 0 partitions
+        # until the next metadata refresh (5 min), and every engagement batch failed
+        # with PartitionsMismatch meanwhile (seen in bench runs on a fresh broker).
+        TopicSpec(changelog_topic(settings), n, dict(_COMPACTED)),
     ]
+
+
+def changelog_topic(settings: Settings) -> str:
+    """The engagement table's changelog, named as faust names it (``<app id>-<table>-changelog``)."""
+    return f"{settings.worker_group}-{ENGAGEMENT_TABLE}-changelog"
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

@@ -23,7 +23,7 @@ from services.engagement.stage import EngagementStage
 from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
 from services.identity.store import eventsourcing_env
-from services.kafka.topics import IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
+from services.kafka.topics import ENGAGEMENT_TABLE, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
 from services.settings import Settings
 from services.streams.contiguity import ContiguousFeed, RangeReader
 from services.streams.output import OutputWriter
@@ -57,7 +57,7 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     out = OutputWriter(settings.kafka_bootstrap)
     resolver = IdentityResolver(eventsourcing_env(settings.identity_store_url))
     identity = IdentityStage(resolver, out)
-    states = app.Table("customer_state", default=None, partitions=settings.kafka_partitions,
+    states = app.Table(ENGAGEMENT_TABLE, default=None, partitions=settings.kafka_partitions,
                        key_type=str, value_type=bytes)  # fmt: skip
     states_table = FaustStateTable(states)
     engagement = EngagementStage(states_table, out)
