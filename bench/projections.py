@@ -37,7 +37,7 @@ from projections.migrations import apply_migrations
 from projections.replay import replay
 from projections.store import open_projection_store
 from services.kafka.lag import end_offsets, group_lag
-from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES, TOUCHPOINTS
+from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 
 
 def start(stack: Stack, command: str, workdir: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -63,6 +63,32 @@ def wait_resolved(stack: Stack, count: int, deadline_s: float = 600) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("the worker resolved nothing")
         time.sleep(0.25)
+
+
+def wait_all_resolved(stack: Stack, event_ids: set[str], deadline_s: float = 600) -> None:
+    """Until every one of ``event_ids`` is in ``touchpoints.resolved``.
+
+    Not the worker group's lag: ingest's last transaction marker in each
+    partition is never delivered, so that lag can stay above zero when done.
+    """
+
+    async def read() -> None:
+        consumer = AIOKafkaConsumer(RESOLVED, bootstrap_servers=stack.settings.kafka_bootstrap,
+                                    group_id=None, auto_offset_reset="earliest",
+                                    enable_auto_commit=False)  # fmt: skip
+        await consumer.start()
+        try:
+            waiting, deadline = set(event_ids), time.monotonic() + deadline_s
+            while waiting:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{len(waiting)} events never reached {RESOLVED}")
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for r in records:
+                        waiting.discard(orjson.loads(r.value).get("event_id"))
+        finally:
+            await consumer.stop()
+
+    asyncio.run(read())
 
 
 async def send_paced(stack: Stack, events: list[dict[str, Any]], rate: float) -> None:
@@ -112,7 +138,7 @@ def freshness(stack: Stack, workdir: Path, rate: float, seconds: float) -> tuple
         asyncio.run(send_paced(stack, events, rate))
         # the worker first: the projector can be idle while the worker still holds the
         # slowest events, and those would be left out of the figures
-        wait_idle(stack, stack.settings.worker_group, [TOUCHPOINTS])
+        wait_all_resolved(stack, {e["event_id"] for e in events})
         wait_idle(stack, stack.settings.projector_group, [RESOLVED])
     finally:
         for child in (worker, projector):
