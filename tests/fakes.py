@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from services.kafka.records import Record
@@ -13,8 +14,12 @@ class FakeOut:
     def __init__(self) -> None:
         self.written: dict[str, list[Record]] = {}
 
-    async def write(self, topic: str, records: list[Record]) -> None:
+    async def write(self, topic: str, records: Sequence[Record]) -> None:
         self.written.setdefault(topic, []).extend(records)
+
+    async def write_all(self, writes: Sequence[tuple[str, Sequence[Record]]]) -> None:
+        for topic, records in writes:
+            await self.write(topic, records)
 
 
 class DictTable:

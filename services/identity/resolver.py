@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import ProcessRecorder, Tracking
+from eventsourcing.popo import POPOFactory
 from eventsourcing.projection import EventSourcedProjection
 
 from services.identity.commands import Command, DetachIdentity, EraseCustomer
@@ -34,6 +35,7 @@ from services.identity.domain import (
     customer_id_for,
     identity_key,
 )
+from services.identity.recorders import MultiTracking, POPOMultiTrackingRecorder
 from services.identity.rules import STRONG_KINDS, WEAK_KINDS, IdentityRules
 
 
@@ -55,9 +57,10 @@ class Resolution(NamedTuple):
 
 @dataclass
 class SightingBatch:
-    """One partition's touchpoints, processed as a unit (one tracking record)."""
+    """Touchpoints processed as a unit: one transaction, one position per partition."""
 
     sightings: list[Sighting]
+    more_tracking: list[Tracking] = field(default_factory=list)  # partitions after the first
     resolutions: list[Resolution] = field(default_factory=list)
 
 
@@ -82,28 +85,54 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
         self, env: Mapping[str, str] | None = None, rules: IdentityRules | None = None
     ) -> None:
         super().__init__(env)
+        if not isinstance(self.recorder, MultiTracking):  # it would drop positions silently
+            raise TypeError(f"{type(self.recorder).__name__} cannot store several positions; "
+                            "open the store with services.identity.store.eventsourcing_env")  # fmt: skip
         self.rules = rules or IdentityRules()
+
+    def construct_recorder(self) -> ProcessRecorder:
+        if isinstance(self.factory, POPOFactory):  # in memory (tests): no recorder topic there
+            return POPOMultiTrackingRecorder()
+        return super().construct_recorder()
 
     # -- the entry point -------------------------------------------------
 
     def resolve_batch(self, stream: str, items: Sequence[tuple[int, Sighting]]) -> list[Resolution]:
-        """Resolve ``(offset, sighting)`` pairs from one partition ``stream`` (e.g. ``touchpoints-3``).
+        """Resolve ``(offset, sighting)`` pairs from one partition ``stream`` (e.g. ``touchpoints-3``)."""
+        return self.resolve_streams([(stream, items)])[0]
 
+    def resolve_streams(
+        self, streams: Sequence[tuple[str, Sequence[tuple[int, Sighting]]]]
+    ) -> list[list[Resolution]]:
+        """Resolve several partitions' ``(offset, sighting)`` pairs in one transaction.
+
+        Every partition with something new gets its position (its last offset)
+        in that transaction; partitions are applied in the order given.
         Already-applied offsets are answered read-only (their resolution is
         recomputed from the current state, for re-emitting output).
         """
-        done = self.recorder.max_tracking_id(stream)
-        fresh = [(offset, s) for offset, s in items if done is None or offset > done]
-        # By offset, not event id: two tenants may send the same event id, and both
-        # can sit in one partition's batch (a run resolved one tenant's event to the
-        # other tenant's customer that way).
-        answers = {offset: self.lookup(s) for offset, s in items
-                   if done is not None and offset <= done}  # fmt: skip
-        if fresh:
-            batch = SightingBatch([s for _, s in fresh])
-            self._process(batch, Tracking(stream, max(offset for offset, _ in items)))
-            answers.update(zip((offset for offset, _ in fresh), batch.resolutions, strict=True))
-        return [answers[offset] for offset, _ in items]
+        plans: list[tuple[Sequence[tuple[int, Sighting]], list[int], dict[int, Resolution]]] = []
+        fresh_sightings: list[Sighting] = []
+        positions: list[Tracking] = []
+        for stream, items in streams:
+            done = self.recorder.max_tracking_id(stream)
+            fresh = [offset for offset, _ in items if done is None or offset > done]
+            # By offset, not event id: two tenants may send the same event id, and both
+            # can sit in one partition's batch (a run resolved one tenant's event to the
+            # other tenant's customer that way).
+            answers = {offset: self.lookup(s) for offset, s in items
+                       if done is not None and offset <= done}  # fmt: skip
+            if fresh:
+                fresh_sightings += [s for offset, s in items if done is None or offset > done]
+                positions.append(Tracking(stream, max(offset for offset, _ in items)))
+            plans.append((items, fresh, answers))
+        if positions:
+            batch = SightingBatch(fresh_sightings, more_tracking=positions[1:])
+            self._process(batch, positions[0])
+            found = iter(batch.resolutions)
+            for _, fresh, answers in plans:
+                answers.update((offset, next(found)) for offset in fresh)
+        return [[answers[offset] for offset, _ in items] for items, _, answers in plans]
 
     def apply_commands(
         self, stream: str, items: Sequence[tuple[int, Command]]
@@ -143,6 +172,8 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
         else:
             assert isinstance(domain_event, SightingBatch)
             domain_event.resolutions = [work.resolve(s) for s in domain_event.sightings]
+            if domain_event.more_tracking:
+                processing_event.collect_events(more_tracking=domain_event.more_tracking)
         processing_event.collect_events(*work.touched())
 
     # -- reads ------------------------------------------------------------

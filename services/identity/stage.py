@@ -1,15 +1,15 @@
 """The identity stage: touchpoints in, resolved touchpoints and customer events out.
 
-For each partition of a batch: resolve (one store transaction, with the
-position), write ``touchpoints.resolved`` and wait for the acknowledgement,
-then relay the new customer events. Only after that does faust commit the
-input offsets, so a crash anywhere repeats work instead of losing it, and
-repeated work is idempotent (tracked positions, event ids).
+For each batch: resolve every partition's events in one store transaction
+(recording each partition's position), write ``touchpoints.resolved`` and the
+new customer events together and wait for the acknowledgement. Only after
+that does faust commit the input offsets, so a crash anywhere repeats work
+instead of losing it, and repeated work is idempotent (tracked positions,
+event ids).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
@@ -22,7 +22,7 @@ from services.identity.commands import Command, CommandRejected, decode_command,
 from services.identity.relay import CustomerEventRelay
 from services.identity.resolver import IdentityResolver, Resolution, Sighting
 from services.kafka.records import Record
-from services.kafka.topics import DEADLETTER, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
+from services.kafka.topics import DEADLETTER, IDENTITY_COMMANDS, TOUCHPOINTS
 from services.streams.output import OutputWriter
 
 log = logging.getLogger(__name__)
@@ -38,20 +38,19 @@ class IdentityStage:
     async def handle(self, messages: Sequence[Any]) -> None:
         """``messages`` carry ``partition``, ``offset`` and ``value`` (faust or aiokafka records).
 
-        Each partition is resolved in its own store transaction (one position
-        each), then the whole batch's outputs go out in one write: one broker
-        round trip per batch, not per partition, which is most of the latency
-        at low traffic when a batch holds a few events from every partition.
+        The whole batch is resolved in one store transaction that records every
+        partition's position, then its outputs and the customer events it
+        caused go out in one write: one commit and one broker round trip per
+        batch, not per partition, which is most of the latency at low traffic,
+        when a batch holds a few events from every partition.
         """
         by_partition: dict[int, list[Any]] = defaultdict(list)
         for message in messages:
             by_partition[message.partition].append(message)
         resolved: list[Record] = []
         dead: list[Record] = []
-        for partition, batch in sorted(by_partition.items()):
-            self._resolve_partition(partition, batch, resolved, dead)
-        await asyncio.gather(self.out.write(RESOLVED, resolved), self.out.write(DEADLETTER, dead))
-        await self.relay.relay()
+        self._resolve_partitions(sorted(by_partition.items()), resolved, dead)
+        await self.relay.relay(resolved=resolved, dead=dead)
         self.processed += len(messages)
 
     async def handle_commands(self, messages: Sequence[Any]) -> None:
@@ -84,24 +83,28 @@ class IdentityStage:
             await self.out.write(DEADLETTER, dead)
         await self.relay.relay()
 
-    def _resolve_partition(
-        self, partition: int, messages: list[Any], resolved: list[Record], dead: list[Record]
+    def _resolve_partitions(
+        self, partitions: list[tuple[int, list[Any]]], resolved: list[Record], dead: list[Record]
     ) -> None:
-        envelopes: list[tuple[int, dict[str, Any]]] = []
-        for m in messages:
-            try:
-                envelopes.append((m.offset, decode_touchpoint(m.value).as_dict()))
-            except Exception as exc:  # a record ingest did not write; keep it with the reason
-                dead.append(_dead(m, f"undecodable touchpoint: {exc!r}"))
-        items = [(offset, _sighting(e)) for offset, e in envelopes]
-        resolutions = (
-            self.resolver.resolve_batch(f"{TOUCHPOINTS}-{partition}", items) if items else []
-        )
-        for (offset, envelope), resolution in zip(envelopes, resolutions, strict=True):
-            if resolution.customer_id is None:
-                dead.append(_dead_envelope(envelope, offset, partition, resolution))
-            else:
-                resolved.append(_resolved(envelope, resolution))
+        decoded: list[tuple[int, list[tuple[int, dict[str, Any]]]]] = []
+        for partition, messages in partitions:
+            envelopes: list[tuple[int, dict[str, Any]]] = []
+            for m in messages:
+                try:
+                    envelopes.append((m.offset, decode_touchpoint(m.value).as_dict()))
+                except Exception as exc:  # a record ingest did not write; keep it with the reason
+                    dead.append(_dead(m, f"undecodable touchpoint: {exc!r}"))
+            if envelopes:
+                decoded.append((partition, envelopes))
+        streams = [(f"{TOUCHPOINTS}-{partition}", [(offset, _sighting(e)) for offset, e in envelopes])
+                   for partition, envelopes in decoded]  # fmt: skip
+        answers = self.resolver.resolve_streams(streams) if streams else []
+        for (partition, envelopes), resolutions in zip(decoded, answers, strict=True):
+            for (offset, envelope), resolution in zip(envelopes, resolutions, strict=True):
+                if resolution.customer_id is None:
+                    dead.append(_dead_envelope(envelope, offset, partition, resolution))
+                else:
+                    resolved.append(_resolved(envelope, resolution, partition, offset))
 
 
 def _sighting(envelope: dict[str, Any]) -> Sighting:
@@ -109,11 +112,21 @@ def _sighting(envelope: dict[str, Any]) -> Sighting:
                     envelope["type"], envelope["identities"])  # fmt: skip
 
 
-def _resolved(envelope: dict[str, Any], resolution: Resolution) -> Record:
+def _resolved(
+    envelope: dict[str, Any], resolution: Resolution, partition: int, offset: int
+) -> Record:
+    """``sighting``: where in ``touchpoints`` this resolution came from.
+
+    An event sent twice, or repeated after a crash, is resolved again, maybe
+    to another customer (a merge in between); the projection keeps the
+    earliest sighting, and needs to know which that is whatever order the
+    copies are read in.
+    """
     body = {
         **envelope,
         "customer_id": resolution.customer_id,
         "identity_flags": list(resolution.flags),
+        "sighting": [partition, offset],
     }
     key = f"{envelope['tenant']}|{resolution.customer_id}".encode()
     return Record(key, orjson.dumps(body), (("type", envelope["type"].encode()),))

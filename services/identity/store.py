@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlparse
 
+from services.identity.recorders import RECORDER_TOPICS
+
 
 class StoreUrlError(ValueError):
     """The store URL names an unknown scheme or lacks a part."""
@@ -26,7 +28,8 @@ def eventsourcing_env(url: str) -> dict[str, str]:
     if parsed.scheme == "sqlite":
         if not parsed.path:
             raise StoreUrlError("sqlite URLs need a path: sqlite:///path/to/identity.sqlite3")
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": parsed.path, **cache}
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": parsed.path,
+                "PROCESS_RECORDER_TOPIC": RECORDER_TOPICS["sqlite"], **cache}  # fmt: skip
     if parsed.scheme in ("postgresql", "postgres"):
         if not parsed.hostname or not parsed.path.strip("/"):
             raise StoreUrlError("postgresql URLs need a host and a database name")
@@ -37,6 +40,7 @@ def eventsourcing_env(url: str) -> dict[str, str]:
             "POSTGRES_DBNAME": parsed.path.strip("/"),
             "POSTGRES_USER": unquote(parsed.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "PROCESS_RECORDER_TOPIC": RECORDER_TOPICS["postgres"],
             **cache,
         }
     raise StoreUrlError(

@@ -47,9 +47,21 @@ class OutputWriter:
             self._producer = None
 
     async def write(self, topic: str, records: Sequence[Record]) -> None:
-        if not records:
+        await self.write_all([(topic, records)])
+
+    async def write_all(self, writes: Sequence[tuple[str, Sequence[Record]]]) -> None:
+        """Queue every topic's records in the order given, then wait for all acknowledgements.
+
+        Records for one partition keep their order (one idempotent producer),
+        and every batch shares the broker round trips.
+        """
+        if not any(records for _, records in writes):
             return
         if self._producer is None:
             await self.start()  # agents may run before the app's start-up task has
         assert self._producer is not None
-        await asyncio.gather(*await send_batched(self._producer, topic, records))
+        futures = []
+        for topic, records in writes:
+            if records:
+                futures += await send_batched(self._producer, topic, records)
+        await asyncio.gather(*futures)

@@ -60,6 +60,35 @@ class IdentityStoreContract:
         assert reopened.recorder.max_tracking_id(stream) == 7
         assert reopened.customer_of(tenant, "email", "b@x.io") is not None
 
+    def test_several_partitions_are_resolved_in_one_transaction_with_a_position_each(
+        self, store_url: str, resolver: IdentityResolver, tenant: str, stream: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:  # fmt: skip
+        """All or nothing: positions for every partition, and a later sighting sees an earlier one's link."""
+        one, two = f"{stream}-a", f"{stream}-b"
+        batch = [(one, [(4, sighting(tenant, "2026-01-01T00:00:00.000Z", email="m@x.io"))]),
+                 (two, [(9, sighting(tenant, "2026-01-02T00:00:00.000Z", email="m@x.io",
+                                     phone="+14155552673"))])]  # fmt: skip
+        insert = resolver.recorder.insert_events
+        transactions: list[dict[str, object]] = []
+
+        def counted(*args: object, **kwargs: object) -> object:
+            transactions.append(kwargs)
+            return insert(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(resolver.recorder, "insert_events", counted)
+        [[first], [second]] = resolver.resolve_streams(batch)
+        assert len(transactions) == 1
+        assert first.customer_id == second.customer_id
+        reopened = IdentityResolver(eventsourcing_env(store_url))
+        assert reopened.recorder.max_tracking_id(one) == 4
+        assert reopened.recorder.max_tracking_id(two) == 9
+        assert str(reopened.customer_of(tenant, "phone", "+14155552673")) == first.customer_id
+        # delivered again (a crash before the offsets were committed): answered, not re-applied
+        again = reopened.resolve_streams(batch)
+        assert [[r.customer_id for r in rs] for rs in again] == [[first.customer_id]] * 2
+        assert reopened.recorder.max_tracking_id(two) == 9
+
     def test_a_failed_transaction_leaves_nothing_behind(
         self, store_url: str, resolver: IdentityResolver, tenant: str, stream: str,
         monkeypatch: pytest.MonkeyPatch,
