@@ -25,6 +25,7 @@ from services.identity.stage import IdentityStage
 from services.identity.store import eventsourcing_env
 from services.kafka.topics import ENGAGEMENT_TABLE, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
 from services.settings import Settings
+from services.streams import log_gaps
 from services.streams.contiguity import ContiguousFeed, RangeReader
 from services.streams.output import OutputWriter
 from services.streams.transport import StreamApp
@@ -75,8 +76,9 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
         await out.stop()
 
     reader = RangeReader(settings.kafka_bootstrap, settings.worker_group)
+    log_gaps.install()
     touchpoints_feed = ContiguousFeed(TOUCHPOINTS, reader, identity_position(resolver),
-                                      lambda: app.consumer)  # fmt: skip
+                                      lambda: app.consumer, log_gaps.GAPS)  # fmt: skip
     commands_feed = ContiguousFeed(IDENTITY_COMMANDS, reader,
                                    identity_position(resolver, IDENTITY_COMMANDS), lambda: app.consumer)  # fmt: skip
     resolved_feed = ContiguousFeed(RESOLVED, reader, engagement_position(states_table),

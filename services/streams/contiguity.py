@@ -29,6 +29,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 from faust.types.tuples import ack_lock
 
+from services.streams.log_gaps import LogGaps
+
 log = logging.getLogger(__name__)
 
 
@@ -141,8 +143,12 @@ class ContiguousFeed:
         reader: RangeReader,
         position: Callable[[int], int | None],
         consumer: Callable[[], Any],
+        gaps: LogGaps | None = None,
     ) -> None:
         self.topic = topic
+        self.gaps = gaps  # offsets the consumer skipped as markers: holes that need no read
+        if gaps is not None:
+            gaps.watch(topic)
         self.reader = reader
         self.position = position
         self.consumer = consumer  # the faust consumer, looked up late (it exists once the app runs)
@@ -171,8 +177,9 @@ class ContiguousFeed:
                 expected = await self.reader.group_start(self.topic, partition)
             self._since[partition] = expected
             delivered[partition] = group
-            span = _holes_span(expected, [e.message.offset for e in group])
-            if span is not None:
+            delivered_offsets = [e.message.offset for e in group]
+            span = _holes_span(expected, delivered_offsets)
+            if span is not None and not self._only_markers(partition, expected, delivered_offsets):
                 holes[partition] = span
         missing = await self.reader.read(self.topic, holes)
         fed: list[Fed] = []
@@ -189,6 +196,12 @@ class ContiguousFeed:
                       for e in group]  # fmt: skip
             fed.extend(sorted(items, key=lambda f: f.offset))
         return fed
+
+    def _only_markers(self, partition: int, expected: int, offsets: list[int]) -> bool:
+        if self.gaps is None:
+            return False
+        self.gaps.forget_below(self.topic, partition, expected)
+        return self.gaps.explain(self.topic, partition, _missing(expected, offsets))
 
     def positions(self, fed: Sequence[Fed]) -> dict[int, int]:
         """Each partition's position once ``fed`` is applied (next offset to apply; never back)."""
@@ -230,6 +243,12 @@ class ContiguousFeed:
                     if offset not in index:
                         index.add(offset)
                         acked.append(offset)
+
+
+def _missing(expected: int, offsets: list[int]) -> list[int]:
+    """The offsets from ``expected`` to the last of ``offsets`` (sorted) that are not among them."""
+    present = set(offsets)
+    return [o for o in range(expected, offsets[-1]) if o not in present] if offsets else []
 
 
 def _holes_span(expected: int, offsets: list[int]) -> tuple[int, int] | None:

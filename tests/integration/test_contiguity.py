@@ -12,12 +12,14 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
+import aiokafka.consumer.fetcher as fetcher
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
 from services.streams.contiguity import ContiguousFeed, RangeReader
+from services.streams.log_gaps import GAPS, GapNotingRecords
 
 pytestmark = pytest.mark.integration
 
@@ -108,5 +110,44 @@ def test_a_complete_batch_reads_nothing(kafka_bootstrap: str) -> None:
         assert [(r.partition, r.offset) for r in fed] == [(0, o) for o in range(10)] + [
             (1, 4), (1, 5), (1, 6)]  # fmt: skip
         assert feed.repaired == 0 and reader._consumer is None  # no fetch was needed
+
+    asyncio.run(run())
+
+
+def test_markers_the_consumer_passed_over_need_no_read(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiokafka notes the markers it skips; a hole of markers only is not fetched, a dropped record is."""
+    monkeypatch.setattr(fetcher, "PartitionRecords", GapNotingRecords)  # what install() does
+
+    async def consume(topic: str) -> list[int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None,
+                                    isolation_level="read_committed", auto_offset_reset="earliest")  # fmt: skip
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, 1)])
+            got: list[int] = []
+            while len(got) < 6:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    got += [r.offset for r in records]
+            return got
+        finally:
+            await consumer.stop()
+
+    async def run() -> None:
+        topic = await _topic_with_markers(kafka_bootstrap)
+        GAPS.watch(topic)
+        assert await consume(topic) == [0, 1, 2, 4, 5, 6]
+        assert GAPS.explain(topic, 1, [3]) and not GAPS.explain(topic, 1, [3, 4])
+        reader = RangeReader(kafka_bootstrap, f"contiguity-{uuid.uuid4().hex[:8]}")
+        feed = ContiguousFeed(topic, reader, {1: 0}.get, lambda: None, GAPS)
+        try:
+            fed = await feed.complete(_delivered(1, [0, 1, 2, 4, 5, 6]))
+            assert reader._consumer is None  # the marker at 3 needed no fetch
+            fed = await feed.complete(_delivered(1, [0, 1, 2, 4, 6]))  # faust dropped 5
+        finally:
+            await reader.stop()
+        assert [(r.offset, r.value) for r in fed if r.value != b"delivered"] == [(5, b"p1-1-1")]
+        assert feed.repaired == 1
 
     asyncio.run(run())
