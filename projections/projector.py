@@ -388,11 +388,18 @@ class Projector:
             self.on_flush(flush, written)
 
     def _unseen(self, records: Sequence[SourceRecord]) -> dict[tuple[str, str], SourceRecord]:
-        """The dedup stage: the first record of each event not projected before, by (tenant, event_id)."""
+        """The dedup stage: per (tenant, event_id) not projected before, its earliest sighting.
+
+        Within a flush the copies are compared by ``rows.sighting_order``, so
+        the kept copy does not depend on the order partitions were read in.
+        """
         keys: dict[tuple[str, str], SourceRecord] = {}
         for record in records:
             key = rows.event_key(record)
-            if key is not None and key not in keys:
+            if key is None:
+                continue
+            kept = keys.get(key)
+            if kept is None or rows.sighting_order(record) < rows.sighting_order(kept):
                 keys[key] = record
         if not keys:
             return {}

@@ -150,6 +150,24 @@ def touchpoint_rows(
     return columns.table(rejected)
 
 
+def sighting_order(record: SourceRecord) -> tuple[int, int, int, int, int]:
+    """Which copy of an event the projection keeps: the earliest sighting, then the earliest record.
+
+    Copies of one event in ``touchpoints.resolved``: an event sent twice (its
+    copies share a ``touchpoints`` partition, so offsets order them), one
+    repeated after a crash (same sighting, later record), one the engagement
+    stage moved to a survivor (same sighting, later record). Keeping the
+    lowest partition of a flush, as before, kept a survivor's copy over the
+    alias's original when the survivor hashed to a lower partition.
+    """
+    try:
+        partition, offset = orjson.loads(record.value)["sighting"]
+        sighting = (int(partition), int(offset))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        sighting = (2**31, 2**62)  # written before sightings were recorded: after any that has one
+    return (*sighting, record.timestamp_ms, record.partition, record.offset)
+
+
 def event_key(record: SourceRecord) -> tuple[str, str] | None:
     """``(tenant, event_id)`` of a resolved touchpoint; None for a control or unreadable record.
 
