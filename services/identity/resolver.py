@@ -116,14 +116,18 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
         positions: list[Tracking] = []
         for stream, items in streams:
             done = self.recorder.max_tracking_id(stream)
-            fresh = [offset for offset, _ in items if done is None or offset > done]
             # By offset, not event id: two tenants may send the same event id, and both
             # can sit in one partition's batch (a run resolved one tenant's event to the
             # other tenant's customer that way).
-            answers = {offset: self.lookup(s) for offset, s in items
-                       if done is not None and offset <= done}  # fmt: skip
+            answers: dict[int, Resolution] = {}
+            fresh: list[int] = []
+            for offset, s in items:
+                if done is not None and offset <= done:
+                    answers[offset] = self.lookup(s)
+                else:
+                    fresh.append(offset)
+                    fresh_sightings.append(s)
             if fresh:
-                fresh_sightings += [s for offset, s in items if done is None or offset > done]
                 positions.append(Tracking(stream, max(offset for offset, _ in items)))
             plans.append((items, fresh, answers))
         if positions:
