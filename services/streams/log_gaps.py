@@ -4,8 +4,8 @@ Ingest writes in transactions, and every transaction leaves a marker: one
 offset no consumer ever receives. At 100 single-event requests a second
 nearly every offset after a record is a marker, so nearly every worker batch
 had "holes", and the guard fetched each batch's hole range back from the
-broker to be sure faust had not dropped a record there (a quarter of the
-identity stage's time).
+broker to be sure faust had not dropped a record there (39 ms at p50 per
+batch in an instrumented run, of a cycle of about 290 ms).
 
 aiokafka knows which offsets it skipped: control batches (markers) and
 aborted transactions under ``read_committed``, and records compaction
