@@ -44,6 +44,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from projections import rows
 from projections.rows import SourceRecord
+from projections.serving_index import ServingIndex, forget_mark
 from projections.store import ProjectionStore
 from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 
@@ -135,11 +136,15 @@ class Projector:
         rename: Mapping[str, str] | None = None,
         until: Mapping[TopicPartition, int] | None = None,
         on_change: Callable[[set[tuple[str, str]]], None] | None = None,
+        serving: ServingIndex | None = None,
     ) -> None:
         """``rename`` writes some tables under other names (a replay's new version);
         ``until`` stops once every partition has reached those offsets (a replay's end);
         ``on_change`` hears, right after each write is readable, the (tenant, customer id)
-        pairs whose rows it added or deleted (the agent API's cache drops them)."""
+        pairs whose rows it added or deleted (the agent API's cache drops them);
+        ``serving`` is the agents' index, written beside the live tables. A projector
+        writing the live tables without it unmarks the store: the index no longer
+        mirrors them."""
         self.store = store
         self.bootstrap = bootstrap
         self.group = group
@@ -149,6 +154,7 @@ class Projector:
         self.on_flush = on_flush
         self.on_change = on_change
         self.rename = dict(rename or {})
+        self.serving = serving if not self.rename else None
         self.until = dict(until) if until is not None else None
         self.stats = ProjectorStats()
         self.erasures = Erasures()
@@ -169,6 +175,8 @@ class Projector:
         await consumer.start()
         self._consumer = consumer
         try:
+            if self.serving is None and not self.rename:
+                await asyncio.to_thread(forget_mark, self.store)
             await asyncio.to_thread(self.erasures.load, self.store, self.table)
             partitions = await self._assign(consumer)
             committed = await self._committed(partitions)
@@ -355,6 +363,8 @@ class Projector:
                 written[table] = written.get(table, 0) + await asyncio.to_thread(
                     self.store.insert_arrow, self.table(table), arrow, f"{table}:{topic}:{flush_id}"
                 )
+                if self.serving is not None:  # before touchpoint_ids: a redone flush rewrites it
+                    await asyncio.to_thread(self.serving.apply, table, arrow)
                 if self.on_change is not None:
                     self.on_change(customers_in(arrow))
             if topic == RESOLVED:  # after touchpoints: a crash in between must not hide an event
@@ -368,6 +378,9 @@ class Projector:
         erased = self.erasures.found_in(by_topic.get(CUSTOMERS, []))
         if erased:  # after this flush's rows: the erasure must also remove what just arrived
             await asyncio.to_thread(self.erasures.apply, self.store, erased, self.table)
+            if self.serving is not None:
+                for tenant, people, _ in erased:
+                    await asyncio.to_thread(self.serving.erase, tenant, people)
             if self.on_change is not None:
                 self.on_change(
                     {(tenant, person) for tenant, people, _ in erased for person in people}

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from projections.projector import Flush, Projector
+from projections.serving_index import forget_mark
 from projections.store import ProjectionStore
 from services.kafka.lag import end_offsets
 from services.kafka.topics import RESOLVED
@@ -105,6 +106,7 @@ def replay(
     catch_up()  # most of the log, while the live projection keeps serving and writing
     with live_writes or contextlib.nullcontext():
         catch_up()  # what arrived meanwhile; then swap before any live flush can land
+        forget_mark(store)  # the agents' serving index mirrors the old tables: rebuild it
         for table, new in rename.items():
             store.command(f"EXCHANGE TABLES {table} AND {new}")
             store.command(f"DROP TABLE IF EXISTS {new}")

@@ -31,6 +31,10 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _optional_path(value: str) -> Path | None:
+    return None if value.lower() == "off" else Path(value)
+
+
 def _str(env: Mapping[str, str], name: str, default: str) -> str:
     raw = env.get(name)
     return default if raw is None or raw.strip() == "" else raw.strip()
@@ -66,6 +70,8 @@ class Settings:
     projector_flush_ms: int = 250
     #: recently read customers whose resolution and newest timeline entries the agent API keeps
     query_cache_customers: int = 1000
+    #: the agents' serving index (SQLite) beside the projections; None: read the store only
+    serving_index_path: Path | None = Path(".touchline/serving-index.sqlite3")
     default_phone_region: str = "US"
     max_batch_events: int = 1000
     max_body_bytes: int = 1_048_576
@@ -113,6 +119,9 @@ class Settings:
             ),
             query_cache_customers=_int(
                 env, "TOUCHLINE_QUERY_CACHE_CUSTOMERS", base.query_cache_customers, 0
+            ),
+            serving_index_path=_optional_path(
+                _str(env, "TOUCHLINE_SERVING_INDEX", str(data_dir / "serving-index.sqlite3"))
             ),
             default_phone_region=_str(
                 env, "TOUCHLINE_DEFAULT_PHONE_REGION", base.default_phone_region

@@ -15,7 +15,7 @@ import binascii
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from events.catalog import CHANNELS, Catalog, load_catalog
 from events.identities import IdentityError, normalize_email, normalize_phone
 from projections import reads
+from projections.serving_index import ServingIndex
 from projections.store import ProjectionStore, ProjectionStoreError
 from services.auth.keys import ApiKey, KeyStore
 from services.query.audit import AuditLog
@@ -65,6 +66,7 @@ class QueryDeps:
     stream_poll_s: float = 15.0  # a stream reads the store when told of a write; this at the latest
     cache: ReadCache = field(default_factory=ReadCache)
     changes: ChangeFeed = field(default_factory=ChangeFeed)
+    index: ServingIndex | None = None  # used for resolutions and timelines while it is ready
     _freshness: tuple[float, dict[str, Any]] = (0.0, {})
     _refreshing: asyncio.Task[dict[str, Any]] | None = None
 
@@ -75,6 +77,20 @@ class QueryDeps:
             raise QueryError(
                 503, "projections_unavailable", str(exc).split("\n")[0][:300]
             ) from None
+
+    async def resolve(self, tenant: str, customer_id: uuid.UUID) -> reads.Resolution | None:
+        index = self.index
+        if index is not None and index.ready:
+            return await asyncio.to_thread(index.resolve, tenant, customer_id)
+        return await self.read(reads.resolve, tenant, customer_id)
+
+    async def timeline(
+        self, tenant: str, customer_ids: Sequence[str], **query: Any
+    ) -> reads.TimelinePage:
+        index = self.index
+        if index is not None and index.ready:
+            return await asyncio.to_thread(index.timeline, tenant, customer_ids, **query)
+        return await self.read(reads.timeline, tenant, customer_ids, **query)
 
     async def freshness(self) -> dict[str, Any]:
         """The projections' lag, read at most about once a second by one request at a time.
@@ -121,7 +137,8 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         cache = deps.cache
         return {"status": "ok", "freshness": await deps.freshness(),
                 "cache": {"kept": len(cache), "hits": cache.hits, "misses": cache.misses},
-                "streams_waiting_on": len(deps.changes)}  # fmt: skip
+                "streams_waiting_on": len(deps.changes),
+                "serving_index": deps.index.status() if deps.index else {"state": "off"}}  # fmt: skip
 
     @app.get("/v1/customers")
     async def search(
@@ -264,7 +281,7 @@ async def _lookup(deps: QueryDeps, tenant: str, customer_id: uuid.UUID) -> reads
     found = deps.cache.resolution(tenant, str(customer_id))
     if found is None:
         epoch = deps.cache.epoch
-        found = await deps.read(reads.resolve, tenant, customer_id)
+        found = await deps.resolve(tenant, customer_id)
         if found is not None:
             deps.cache.keep_resolution(tenant, str(customer_id), found, epoch)
     return found
@@ -281,13 +298,13 @@ async def _timeline(
     head = deps.cache.head(tenant, str(resolution.survivor))
     if head is None and query.get("after") is None:
         epoch = deps.cache.epoch
-        newest = await deps.read(reads.timeline, tenant, resolution.ids, limit=HEAD_ENTRIES)
+        newest = await deps.timeline(tenant, resolution.ids, limit=HEAD_ENTRIES)
         head = Head([_rendered(e) for e in newest.entries],
                     [e["occurred_at"] for e in newest.entries], newest.next_after is None)  # fmt: skip
         deps.cache.keep_head(tenant, resolution, head, epoch)
     page = page_from_head(head, **query) if head is not None else None
     if page is None:
-        page = await deps.read(reads.timeline, tenant, resolution.ids, **query)
+        page = await deps.timeline(tenant, resolution.ids, **query)
     return page
 
 

@@ -12,12 +12,14 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 
 import uvicorn
 
 from projections.migrations import apply_migrations
 from projections.projector import Projector
+from projections.serving_index import IndexMirror, ServingIndex
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
 from services.auth.sqlite import SqliteKeyStore
 from services.query.admin import Replays, admin_router
@@ -53,18 +55,23 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
         cache.drop(touched)
         changes.notify(touched)
 
-    def swapped() -> None:  # from the replay's thread
-        cache.clear()
-        loop.call_soon_threadsafe(changes.notify_all)
-
     loop = asyncio.get_running_loop()
+    index = ServingIndex(settings.serving_index_path) if settings.serving_index_path else None
     projector = Projector(store, settings.kafka_bootstrap, settings.projector_group,
                           settings.projector_flush_rows, settings.projector_flush_ms / 1000,
-                          on_change=written)  # fmt: skip
+                          on_change=written, serving=index)  # fmt: skip
     audit = AuditLog(store)
     keys = SqliteKeyStore(settings.keys_db_path)
     app = create_query_app(QueryDeps(store, keys, audit, settings.default_phone_region,
-                                     cache=cache, changes=changes))  # fmt: skip
+                                     cache=cache, changes=changes, index=index))  # fmt: skip
+    mirroring = IndexMirror(index, store, projector.writing) if index is not None else None
+
+    def swapped() -> None:  # from the replay's thread
+        cache.clear()
+        loop.call_soon_threadsafe(changes.notify_all)
+        if mirroring is not None:
+            mirroring.rebuild()
+
     replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=swapped)
     app.include_router(admin_router(keys, replays))
     config = uvicorn.Config(app, host=settings.http_host, port=settings.query_port,
@@ -76,6 +83,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     projecting = asyncio.create_task(projector.run())
     serving = asyncio.create_task(server.serve())
     auditing = asyncio.create_task(audit.run())
+    if mirroring is not None:
+        threading.Thread(target=mirroring.start, daemon=True, name="serving-index").start()
     log.info("agent page and API on http://%s:%d/", settings.http_host, settings.query_port)
     done = asyncio.create_task(stop.wait())
     await asyncio.wait({done, projecting, serving}, return_when=asyncio.FIRST_COMPLETED)
@@ -93,6 +102,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
             failures.append(exc)
     done.cancel()
     keys.close()
+    if index is not None:
+        index.close()
     if failures:
         raise failures[0]
 

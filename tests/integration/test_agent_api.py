@@ -87,9 +87,16 @@ def agents(
         topics = [RESOLVED, CUSTOMERS, SCORES, DEADLETTER]
         wait_until(lambda: asyncio.run(group_lag(kafka_bootstrap, group, topics)) == 0, 240,
                    "the projector to catch up", 0.5)  # fmt: skip
+        # the reads below are the serving index's (it was written beside the tables)
+        wait_until(lambda: _index_state(handle) == "ready", 60, "the serving index", 0.2)
         yield handle
     finally:
         handle.stop()
+
+
+def _index_state(agents: Agents) -> str:
+    health = httpx.get(f"{agents.url}/healthz", timeout=10)
+    return str(health.json()["serving_index"]["state"]) if health.status_code == 200 else ""
 
 
 def _envelopes(agents: Agents, tenant: str) -> list[dict[str, Any]]:

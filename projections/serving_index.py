@@ -1,0 +1,397 @@
+"""The agents' serving index: each customer's timeline and merges, in SQLite, for point reads.
+
+Why it exists: an agent's first read of a customer asks ClickHouse two
+questions (who is this id now, and its newest entries). In embedded chDB every
+query costs about 10 ms of planning and runs one at a time, so 50 agents
+opening customers queue for seconds. Here the same answers are a B-tree range
+read of well under a millisecond, and SQLite readers run beside the writer.
+
+What it holds mirrors the ClickHouse tables it is written beside, row for row:
+
+* ``entries``: the ``touchpoints`` columns the timeline shows, keyed like the
+  table (tenant, customer, time, event), so a repeated row replaces itself as
+  ReplacingMergeTree folds it; ``event_key`` is the event id's bytes in
+  ClickHouse's UUID order (second half first), so ties on time sort, and
+  cursors compare, exactly as ``reads.timeline`` does;
+* ``known``: every customer with a ``customers`` row (``reads.resolve``'s
+  "known at all");
+* ``aliases``: alias to survivor, the highest version winning, as
+  ``argMax(survivor_id, version)`` reads it.
+
+It is written by the projector in the same flush as the tables (after each
+insert, before the offsets are committed), so a crash redoes both; every write
+is idempotent. It is trusted only while it *mirrors* the store: a mark with
+one random generation is kept in both (``serving_index_marks`` in ClickHouse,
+``meta`` here). Whatever changes the tables without the index (a replay, a
+projector without it, a bulk load) removes the store's mark; a service that
+finds the marks differ rebuilds the index from the store before using it, and
+reads from the store until then.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from projections.reads import Resolution, TimelinePage
+from projections.store import ProjectionStore
+
+log = logging.getLogger(__name__)
+MARKS = "serving_index_marks"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    tenant TEXT NOT NULL, customer_id TEXT NOT NULL, occurred_ms INTEGER NOT NULL,
+    event_key BLOB NOT NULL, event_id TEXT NOT NULL, channel TEXT NOT NULL, type TEXT NOT NULL,
+    summary TEXT NOT NULL, source TEXT NOT NULL, payload TEXT NOT NULL,
+    received_ms INTEGER NOT NULL, schema_version INTEGER NOT NULL,
+    PRIMARY KEY (tenant, customer_id, occurred_ms, event_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS known (
+    tenant TEXT NOT NULL, customer_id TEXT NOT NULL, PRIMARY KEY (tenant, customer_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS aliases (
+    tenant TEXT NOT NULL, alias_id TEXT NOT NULL, survivor_id TEXT NOT NULL,
+    version INTEGER NOT NULL, PRIMARY KEY (tenant, alias_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_of ON aliases (tenant, survivor_id);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+_ENTRY_COLUMNS = ("event_id, occurred_ms, channel, type, summary, source, payload, customer_id, "
+                  "received_ms, schema_version")  # fmt: skip
+_INSERT_ENTRY = ("INSERT OR REPLACE INTO entries (tenant, customer_id, occurred_ms, event_key, "
+                 "event_id, channel, type, summary, source, payload, received_ms, schema_version) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
+_UPSERT_ALIAS = ("INSERT INTO aliases (tenant, alias_id, survivor_id, version) VALUES (?, ?, ?, ?) "
+                 "ON CONFLICT (tenant, alias_id) DO UPDATE SET survivor_id = excluded.survivor_id, "
+                 "version = excluded.version WHERE excluded.version > aliases.version")  # fmt: skip
+REBUILD_CHUNK = 200_000  # rows per store read while rebuilding
+
+
+def event_key(event_id: str) -> bytes:
+    """The id's bytes in the order ClickHouse sorts UUIDs: the second 8 bytes, then the first."""
+    raw = uuid.UUID(event_id).bytes
+    return raw[8:] + raw[:8]
+
+
+def _ms(value: datetime) -> int:
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _instant(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+class ServingIndex:
+    """One SQLite file; thread-safe (a connection per thread, WAL, one writer at a time)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.ready = False  # it mirrors the store: reads may use it
+        self.state = "checking"  # checking, building, ready or failed (for /healthz)
+        self.copied = 0  # timeline rows copied by the running or last rebuild
+        self.error: str | None = None
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._write_lock:
+            self._db().executescript(_SCHEMA)  # its own transaction
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before offsets move on
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # -- writes, from the projector ------------------------------------------------------
+
+    def apply(self, table: str, rows: pa.Table) -> None:
+        """The rows just inserted into ``table``; tables the index does not mirror are ignored."""
+        if rows.num_rows == 0:
+            return
+        if table == "touchpoints":
+            batch = _entry_rows(rows)
+            with self._writing() as db:
+                db.executemany(_INSERT_ENTRY, batch)
+        elif table == "customers":
+            pairs = zip(rows.column("tenant").to_pylist(), rows.column("customer_id").to_pylist(),
+                        strict=True)  # fmt: skip
+            with self._writing() as db:
+                db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)", pairs)
+        elif table == "customer_aliases":
+            columns = [rows.column(c).to_pylist()
+                       for c in ("tenant", "alias_id", "survivor_id", "version")]  # fmt: skip
+            with self._writing() as db:
+                db.executemany(_UPSERT_ALIAS, zip(*columns, strict=True))
+
+    def erase(self, tenant: str, people: Sequence[str]) -> None:
+        """An erasure: the timeline rows of these customers go, as they go from ``touchpoints``."""
+        with self._writing() as db:
+            db.executemany("DELETE FROM entries WHERE tenant = ? AND customer_id = ?",
+                           [(tenant, str(uuid.UUID(p))) for p in people])  # fmt: skip
+
+    # -- reads, from the agent API ---------------------------------------------------------
+
+    def resolve(self, tenant: str, customer_id: uuid.UUID) -> Resolution | None:
+        """What ``reads.resolve`` answers, from the index."""
+        db, asked = self._db(), str(customer_id)
+        row = db.execute("SELECT survivor_id FROM aliases WHERE tenant = ? AND alias_id = ?",
+                         (tenant, asked)).fetchone()  # fmt: skip
+        if row is not None and row[0] != str(uuid.UUID(int=0)):
+            survivor = row[0]
+        elif db.execute("SELECT 1 FROM known WHERE tenant = ? AND customer_id = ?",
+                        (tenant, asked)).fetchone():  # fmt: skip
+            survivor = asked
+        else:
+            return None
+        merged = db.execute("SELECT alias_id FROM aliases WHERE tenant = ? AND survivor_id = ? "
+                            "ORDER BY alias_id", (tenant, survivor)).fetchall()  # fmt: skip
+        return Resolution(uuid.UUID(survivor), (survivor, *(m[0] for m in merged)))
+
+    def timeline(
+        self,
+        tenant: str,
+        customer_ids: Sequence[str],
+        *,
+        limit: int = 50,
+        after: tuple[datetime, str] | None = None,
+        channels: list[str] | None = None,
+        types: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> TimelinePage:
+        """What ``reads.timeline`` answers, from the index: same order, filters and cursors.
+
+        Each id is read newest first along its own key range and the ranges
+        are merged (``UNION ALL`` of ``LIMIT`` reads), so a survivor with
+        aliases costs one short range per id, not a sort of all its rows.
+        An event found under two ids counts once, as ``LIMIT 1 BY event_id``.
+        """
+        where: list[str] = ["tenant = ?", "customer_id = ?"]
+        params: list[Any] = [tenant, ""]
+        if after is not None:
+            where.append("(occurred_ms < ? OR (occurred_ms = ? AND event_key < ?))")
+            at = _ms(after[0])
+            params += [at, at, event_key(after[1])]
+        if channels:
+            where.append(f"channel IN ({', '.join('?' * len(channels))})")
+            params += channels
+        if types:
+            where.append(f"type IN ({', '.join('?' * len(types))})")
+            params += types
+        if since is not None:
+            where.append("occurred_ms >= ?")
+            params.append(_ms(since))
+        if until is not None:
+            where.append("occurred_ms < ?")
+            params.append(_ms(until))
+        ids = list(dict.fromkeys(str(uuid.UUID(c)) for c in customer_ids))
+        one = (f"SELECT * FROM (SELECT {_ENTRY_COLUMNS}, event_key FROM entries "
+               f"WHERE {' AND '.join(where)} ORDER BY occurred_ms DESC, event_key DESC LIMIT ?)")  # fmt: skip
+        sql = " UNION ALL ".join([one] * len(ids)) + " ORDER BY occurred_ms DESC, event_key DESC"
+        wanted = limit + 1
+        while True:
+            args: list[Any] = []
+            for customer in ids:
+                args += [tenant, customer, *params[2:], wanted]
+            rows = self._db().execute(sql, args).fetchall()
+            found: list[tuple[Any, ...]] = []
+            seen: set[str] = set()
+            for row in rows:
+                if row[0] not in seen:
+                    seen.add(row[0])
+                    found.append(row)
+            per_id = Counter(row[7] for row in rows)
+            # an event under two ids counts once: when that leaves the page short while some
+            # id's range was cut at ``wanted``, more may exist there; read deeper
+            if len(found) > limit or all(per_id[c] < wanted for c in ids):
+                break
+            wanted *= 2
+        entries = [_entry(r) for r in found[:limit]]
+        more = len(found) > limit
+        return TimelinePage(entries, (entries[-1]["occurred_at"], entries[-1]["event_id"])
+                            if more and entries else None)  # fmt: skip
+
+    # -- the mirror ------------------------------------------------------------------------
+
+    def generation(self) -> str | None:
+        row = self._db().execute("SELECT value FROM meta WHERE name = 'generation'").fetchone()
+        return None if row is None else str(row[0])
+
+    def mirrors(self, store: ProjectionStore) -> bool:
+        """The store's mark is this index's: nothing changed the tables without it."""
+        mine = self.generation()
+        if mine is None:
+            return False
+        found = store.query_rows(f"SELECT generation FROM {MARKS}")
+        return [str(r[0]) for r in found] == [mine]
+
+    def status(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"state": self.state, "rows_copied": self.copied}
+        if self.error:
+            found["error"] = self.error
+        return found
+
+    def rebuild(self, store: ProjectionStore) -> int:
+        """Copy the store's tables in and mark both with a new generation; the rows copied.
+
+        The caller holds the projector's write lock: no flush may land in the
+        store between the copy and the mark.
+        """
+        self.ready, self.state, self.copied = False, "building", 0
+        forget_mark(store)
+        with self._writing() as db:
+            for table in ("entries", "known", "aliases", "meta"):
+                db.execute(f"DELETE FROM {table}")
+        for chunk in _store_chunks(store):
+            with self._writing() as db:
+                db.executemany(_INSERT_ENTRY, _entry_rows(chunk))
+            self.copied += chunk.num_rows
+        known = store.query_arrow("SELECT DISTINCT tenant, toString(customer_id) AS customer_id "
+                                  "FROM customers")  # fmt: skip
+        aliases = store.query_arrow(
+            "SELECT tenant, toString(alias_id) AS alias_id, "
+            "toString(argMax(survivor_id, version)) AS survivor_id, max(version) AS newest "
+            "FROM customer_aliases GROUP BY tenant, alias_id"
+        )
+        self.apply("customers", known)
+        self.apply("customer_aliases", aliases.rename_columns(
+            ["version" if c == "newest" else c for c in aliases.column_names]))  # fmt: skip
+        generation = uuid.uuid4().hex
+        with self._writing() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (generation,))
+        store.command(f"INSERT INTO {MARKS} (generation) VALUES ({{g:String}})", {"g": generation})
+        self.ready, self.state = True, "ready"
+        return self.copied
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+class IndexMirror:
+    """Brings the serving index to mirror the store, while the API reads from the store.
+
+    At start the index is used as it is if the store's mark is its own, and
+    rebuilt otherwise; after a replay's swap it is rebuilt. A rebuild holds the
+    projector's write lock, so no flush lands between the copy and the mark.
+    """
+
+    def __init__(
+        self, index: ServingIndex, store: ProjectionStore, writing: threading.Lock
+    ) -> None:
+        self.index, self.store, self.writing = index, store, writing
+
+    def start(self) -> None:
+        with self.writing:
+            if self.index.mirrors(self.store):
+                self.index.ready, self.index.state = True, "ready"
+                return
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        index = self.index
+        index.ready, index.state, index.copied, index.error = False, "building", 0, None
+        started = time.monotonic()
+        try:
+            with self.writing:
+                index.rebuild(self.store)
+        except Exception as exc:  # the API keeps reading the store; the operator sees why
+            index.state, index.error = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("serving index rebuild failed; the agent API reads the store")
+            return
+        log.info("serving index rebuilt: %d timeline rows in %.1f s", index.copied,
+                 time.monotonic() - started)  # fmt: skip
+
+
+def forget_mark(store: ProjectionStore) -> None:
+    """The tables are about to change without the index: no index mirrors them any more."""
+    store.command(f"TRUNCATE TABLE IF EXISTS {MARKS}")
+
+
+def _store_chunks(store: ProjectionStore) -> Iterator[pa.Table]:
+    """``touchpoints``, a run of whole customers at a time (each read a primary-key range)."""
+    counts = store.query_rows("SELECT tenant, toString(customer_id), count() FROM touchpoints "
+                              "GROUP BY tenant, customer_id ORDER BY tenant, customer_id")  # fmt: skip
+    columns = ("tenant, toString(customer_id) AS customer_text, occurred_at, "
+               "toString(event_id) AS event_id, channel, type, summary, source, payload, "
+               "received_at, schema_version")  # fmt: skip
+    run: list[tuple[str, str]] = []
+    size = 0
+    for i, (tenant, customer, n) in enumerate(counts):
+        run.append((str(tenant), str(customer)))
+        size += int(n)
+        last = i == len(counts) - 1
+        if size < REBUILD_CHUNK and not last and counts[i + 1][0] == tenant:
+            continue
+        chunk = store.query_arrow(
+            f"SELECT {columns} FROM touchpoints WHERE tenant = {{t:String}} "
+            "AND customer_id BETWEEN {lo:UUID} AND {hi:UUID}",
+            {"t": run[0][0], "lo": run[0][1], "hi": run[-1][1]},
+        )
+        yield chunk.rename_columns(
+            ["customer_id" if c == "customer_text" else c for c in chunk.column_names]
+        )
+        run, size = [], 0
+
+
+def _entry_rows(rows: pa.Table) -> list[tuple[Any, ...]]:
+    def ms(name: str) -> list[int]:
+        column = rows.column(name)
+        if pa.types.is_timestamp(column.type):
+            column = pc.cast(pc.cast(column, pa.timestamp("ms", tz="UTC")), pa.int64())
+        found: list[int] = column.to_pylist()
+        return found
+
+    tenants, customers = rows.column("tenant").to_pylist(), rows.column("customer_id").to_pylist()
+    event_ids = rows.column("event_id").to_pylist()
+    keys = [event_key(e) for e in event_ids]
+    text = {
+        c: rows.column(c).to_pylist() for c in ("channel", "type", "summary", "source", "payload")
+    }
+    return list(zip(tenants, [str(c) for c in customers], ms("occurred_at"), keys,
+                    [str(e) for e in event_ids], text["channel"], text["type"], text["summary"],
+                    text["source"], text["payload"], ms("received_at"),
+                    rows.column("schema_version").to_pylist(), strict=True))  # fmt: skip
+
+
+def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
+    event_id, at, channel, type_, summary, source, payload, recorded_under, received, version, _ = (
+        row
+    )
+    return {"event_id": event_id, "occurred_at": _instant(at), "channel": channel, "type": type_,
+            "summary": summary, "source": source, "payload": orjson.loads(payload or "{}"),
+            "recorded_under": recorded_under, "received_at": _instant(received),
+            "schema_version": int(version)}  # fmt: skip
