@@ -52,12 +52,14 @@ from projections.store import ProjectionStore
 log = logging.getLogger(__name__)
 MARKS = "serving_index_marks"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MS = pa.timestamp("ms", tz="UTC")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     tenant TEXT NOT NULL, customer_id TEXT NOT NULL, occurred_ms INTEGER NOT NULL,
     event_key BLOB NOT NULL, event_id TEXT NOT NULL, channel TEXT NOT NULL, type TEXT NOT NULL,
     summary TEXT NOT NULL, source TEXT NOT NULL, payload TEXT NOT NULL,
     received_ms INTEGER NOT NULL, schema_version INTEGER NOT NULL,
+    occurred_text TEXT NOT NULL, received_text TEXT NOT NULL,
     PRIMARY KEY (tenant, customer_id, occurred_ms, event_key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS known (
@@ -71,13 +73,17 @@ CREATE INDEX IF NOT EXISTS aliases_of ON aliases (tenant, survivor_id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 _ENTRY_COLUMNS = ("event_id, occurred_ms, channel, type, summary, source, payload, customer_id, "
-                  "received_ms, schema_version")  # fmt: skip
+                  "received_ms, schema_version, occurred_text, received_text")  # fmt: skip
 _INSERT_ENTRY = ("INSERT OR REPLACE INTO entries (tenant, customer_id, occurred_ms, event_key, "
-                 "event_id, channel, type, summary, source, payload, received_ms, schema_version) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
+                 "event_id, channel, type, summary, source, payload, received_ms, schema_version, "
+                 "occurred_text, received_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
+#: how the agent API writes an instant (``services.query.app.utc_text``), kept beside each time
+#: so that a page read costs no date formatting (it was most of a first read's CPU)
+TEXT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # Arrow's %S of a millisecond timestamp is "SS.mmm"
 _UPSERT_ALIAS = ("INSERT INTO aliases (tenant, alias_id, survivor_id, version) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT (tenant, alias_id) DO UPDATE SET survivor_id = excluded.survivor_id, "
                  "version = excluded.version WHERE excluded.version > aliases.version")  # fmt: skip
+SCHEMA_VERSION = 2  # the layout below; a file with another is dropped and rebuilt
 REBUILD_CHUNK = 200_000  # rows per store read while rebuilding
 
 
@@ -109,7 +115,14 @@ class ServingIndex:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         with self._write_lock:
-            self._db().executescript(_SCHEMA)  # its own transaction
+            db = self._db()
+            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                # another layout (an older Touchline): start empty; the marks then differ
+                # and the service rebuilds it from the store
+                for table in ("entries", "known", "aliases", "meta"):
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.executescript(_SCHEMA)  # its own transaction
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -190,7 +203,36 @@ class ServingIndex:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> TimelinePage:
-        """What ``reads.timeline`` answers, from the index: same order, filters and cursors.
+        """What ``reads.timeline`` answers, from the index: same order, filters and cursors."""
+        found, more = self._rows(tenant, customer_ids, limit, after, channels, types, since, until)
+        entries = [_entry(r) for r in found]
+        return TimelinePage(entries, (entries[-1]["occurred_at"], entries[-1]["event_id"])
+                            if more and entries else None)  # fmt: skip
+
+    def head(
+        self, tenant: str, customer_ids: Sequence[str], limit: int
+    ) -> tuple[list[dict[str, Any]], list[datetime], bool]:
+        """The newest ``limit`` entries as the API writes them (times as text), their
+        instants, and whether that is the whole timeline: the agent API's first read."""
+        found, more = self._rows(tenant, customer_ids, limit)
+        entries = [{"event_id": r[0], "occurred_at": r[10], "channel": r[2], "type": r[3],
+                    "summary": r[4], "source": r[5], "payload": orjson.loads(r[6] or "{}"),
+                    "recorded_under": r[7], "received_at": r[11], "schema_version": r[9]}
+                   for r in found]  # fmt: skip
+        return entries, [_instant(r[1]) for r in found], not more
+
+    def _rows(
+        self,
+        tenant: str,
+        customer_ids: Sequence[str],
+        limit: int,
+        after: tuple[datetime, str] | None = None,
+        channels: list[str] | None = None,
+        types: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> tuple[list[tuple[Any, ...]], bool]:
+        """The first ``limit`` rows of the timeline, and whether more follow.
 
         Each id is read newest first along its own key range and the ranges
         are merged (``UNION ALL`` of ``LIMIT`` reads), so a survivor with
@@ -218,7 +260,8 @@ class ServingIndex:
         ids = list(dict.fromkeys(str(uuid.UUID(c)) for c in customer_ids))
         one = (f"SELECT * FROM (SELECT {_ENTRY_COLUMNS}, event_key FROM entries "
                f"WHERE {' AND '.join(where)} ORDER BY occurred_ms DESC, event_key DESC LIMIT ?)")  # fmt: skip
-        sql = " UNION ALL ".join([one] * len(ids)) + " ORDER BY occurred_ms DESC, event_key DESC"
+        sql = (" UNION ALL ".join([one] * len(ids)) + " ORDER BY occurred_ms DESC, event_key DESC"
+               if len(ids) > 1 else one[len("SELECT * FROM (") : -1])  # fmt: skip
         wanted = limit + 1
         while True:
             args: list[Any] = []
@@ -237,10 +280,7 @@ class ServingIndex:
             if len(found) > limit or all(per_id[c] < wanted for c in ids):
                 break
             wanted *= 2
-        entries = [_entry(r) for r in found[:limit]]
-        more = len(found) > limit
-        return TimelinePage(entries, (entries[-1]["occurred_at"], entries[-1]["event_id"])
-                            if more and entries else None)  # fmt: skip
+        return found[:limit], len(found) > limit
 
     # -- the mirror ------------------------------------------------------------------------
 
@@ -371,26 +411,29 @@ def _entry_rows(rows: pa.Table) -> list[tuple[Any, ...]]:
     def ms(name: str) -> list[int]:
         column = rows.column(name)
         if pa.types.is_timestamp(column.type):
-            column = pc.cast(pc.cast(column, pa.timestamp("ms", tz="UTC")), pa.int64())
+            column = pc.cast(pc.cast(column, MS), pa.int64())
         found: list[int] = column.to_pylist()
         return found
 
     tenants, customers = rows.column("tenant").to_pylist(), rows.column("customer_id").to_pylist()
     event_ids = rows.column("event_id").to_pylist()
     keys = [event_key(e) for e in event_ids]
+    occurred, received = (pc.strftime(pc.cast(rows.column(c), MS), format=TEXT_FORMAT).to_pylist()
+                          for c in ("occurred_at", "received_at"))  # fmt: skip
     text = {
         c: rows.column(c).to_pylist() for c in ("channel", "type", "summary", "source", "payload")
     }
     return list(zip(tenants, [str(c) for c in customers], ms("occurred_at"), keys,
                     [str(e) for e in event_ids], text["channel"], text["type"], text["summary"],
                     text["source"], text["payload"], ms("received_at"),
-                    rows.column("schema_version").to_pylist(), strict=True))  # fmt: skip
+                    rows.column("schema_version").to_pylist(), occurred, received,
+                    strict=True))  # fmt: skip
 
 
 def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
-    event_id, at, channel, type_, summary, source, payload, recorded_under, received, version, _ = (
-        row
-    )
+    event_id, at, channel, type_, summary, source, payload, recorded_under, received, version = row[
+        :10
+    ]
     return {"event_id": event_id, "occurred_at": _instant(at), "channel": channel, "type": type_,
             "summary": summary, "source": source, "payload": orjson.loads(payload or "{}"),
             "recorded_under": recorded_under, "received_at": _instant(received),

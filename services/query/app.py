@@ -41,6 +41,8 @@ from services.query.masking import Masker
 STATIC = Path(__file__).with_name("static")
 AGENT_ROLES = frozenset({"agent", "supervisor"})
 HEAD_ENTRIES = 100  # newest entries kept per recently read customer: two default pages
+INDEX_HEAD_ENTRIES = 51  # the same, from the serving index: one default page, and one more
+# that tells whether another page follows
 T = TypeVar("T")
 
 
@@ -80,9 +82,23 @@ class QueryDeps:
 
     async def resolve(self, tenant: str, customer_id: uuid.UUID) -> reads.Resolution | None:
         index = self.index
-        if index is not None and index.ready:
-            return await asyncio.to_thread(index.resolve, tenant, customer_id)
+        if index is not None and index.ready:  # two or three point reads: on the loop
+            return index.resolve(tenant, customer_id)
         return await self.read(reads.resolve, tenant, customer_id)
+
+    async def head(self, tenant: str, resolution: reads.Resolution) -> Head:
+        """A survivor's newest entries, for the cache and the first page.
+
+        From the index on the loop itself: a short key range per id, no filter
+        (a thread hop and the GIL hand-over cost more than the read). From the
+        store on a thread, with the times formatted once here.
+        """
+        index = self.index
+        if index is not None and index.ready:  # a default page: what it does not hold is cheap
+            return Head(*index.head(tenant, resolution.ids, INDEX_HEAD_ENTRIES))
+        newest = await self.read(reads.timeline, tenant, resolution.ids, limit=HEAD_ENTRIES)
+        return Head([_rendered(e) for e in newest.entries],
+                    [e["occurred_at"] for e in newest.entries], newest.next_after is None)  # fmt: skip
 
     async def timeline(
         self, tenant: str, customer_ids: Sequence[str], **query: Any
@@ -298,9 +314,7 @@ async def _timeline(
     head = deps.cache.head(tenant, str(resolution.survivor))
     if head is None and query.get("after") is None:
         epoch = deps.cache.epoch
-        newest = await deps.timeline(tenant, resolution.ids, limit=HEAD_ENTRIES)
-        head = Head([_rendered(e) for e in newest.entries],
-                    [e["occurred_at"] for e in newest.entries], newest.next_after is None)  # fmt: skip
+        head = await deps.head(tenant, resolution)
         deps.cache.keep_head(tenant, resolution, head, epoch)
     page = page_from_head(head, **query) if head is not None else None
     if page is None:

@@ -11,6 +11,7 @@ merged in turn, a repeated row, and an erasure.
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from projections.migrations import apply_migrations
 from projections.projector import Erasures
 from projections.serving_index import IndexMirror, ServingIndex, forget_mark
 from projections.store import ProjectionStore, open_projection_store
+from services.query.app import _rendered
 
 pytestmark = pytest.mark.integration
 
@@ -190,6 +192,27 @@ def test_timelines_and_their_pages_match_the_store(both: Both, seed: int) -> Non
     assert compared > 500
 
 
+def test_the_first_read_is_the_page_the_api_writes(both: Both) -> None:
+    """``head``: entries with their times already as the API writes them, and their instants."""
+    made = awkward_rows(both, random.Random(9))
+    for person in made["people"]:
+        resolution = both.index.resolve(T, uuid.UUID(person))
+        assert resolution is not None
+        for limit in (5, 500):
+            store = reads.timeline(both.store, T, resolution.ids, limit=limit)
+            entries, times, complete = both.index.head(T, resolution.ids, limit)
+            shared = made["shared"][0]
+            assert [_without(e, shared) for e in entries] == [
+                _without(_rendered(e), shared) for e in store.entries
+            ]
+            assert times == [e["occurred_at"] for e in store.entries]
+            assert complete == (store.next_after is None)
+
+
+def _without(entry: dict[str, Any], shared: str) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != "recorded_under" or entry["event_id"] != shared}
+
+
 def test_the_survivor_reads_an_event_under_two_ids_once(both: Both) -> None:
     made = awkward_rows(both, random.Random(4))
     survivor = both.index.resolve(T, uuid.UUID(made["people"][0]))
@@ -250,3 +273,24 @@ def test_a_change_made_without_the_index_unmarks_it_and_the_mirror_rebuilds(both
         e["event_id"] for e in both.index.timeline(T, (made["people"][7],), limit=500).entries
     }
     assert late in newest
+
+
+def test_an_index_file_of_another_layout_starts_empty_and_is_rebuilt(
+    both: Both, tmp_path: Path
+) -> None:
+    made = awkward_rows(both, random.Random(10))
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as db:  # what an older Touchline left: other columns, its own mark
+        db.execute("CREATE TABLE entries (tenant TEXT, customer_id TEXT, occurred_ms INTEGER)")
+        db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('generation', 'g-old')")
+        db.execute("PRAGMA user_version = 1")
+    both.store.command("INSERT INTO serving_index_marks (generation) VALUES ('g-old')")
+    index = ServingIndex(old)
+    try:
+        assert index.generation() is None and not index.mirrors(both.store)
+        index.rebuild(both.store)
+        person = made["people"][7]
+        assert index.timeline(T, (person,)) == reads.timeline(both.store, T, (person,))
+    finally:
+        index.close()
