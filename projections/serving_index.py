@@ -77,9 +77,6 @@ _ENTRY_COLUMNS = ("event_id, occurred_ms, channel, type, summary, source, payloa
 _INSERT_ENTRY = ("INSERT OR REPLACE INTO entries (tenant, customer_id, occurred_ms, event_key, "
                  "event_id, channel, type, summary, source, payload, received_ms, schema_version, "
                  "occurred_text, received_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
-#: how the agent API writes an instant (``services.query.app.utc_text``), kept beside each time
-#: so that a page read costs no date formatting (it was most of a first read's CPU)
-TEXT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # Arrow's %S of a millisecond timestamp is "SS.mmm"
 _UPSERT_ALIAS = ("INSERT INTO aliases (tenant, alias_id, survivor_id, version) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT (tenant, alias_id) DO UPDATE SET survivor_id = excluded.survivor_id, "
                  "version = excluded.version WHERE excluded.version > aliases.version")  # fmt: skip
@@ -88,8 +85,12 @@ REBUILD_CHUNK = 200_000  # rows per store read while rebuilding
 
 
 def event_key(event_id: str) -> bytes:
-    """The id's bytes in the order ClickHouse sorts UUIDs: the second 8 bytes, then the first."""
-    raw = uuid.UUID(event_id).bytes
+    """The id's bytes in the order ClickHouse sorts UUIDs: the second 8 bytes, then the first.
+
+    From the hex digits directly: ``uuid.UUID`` took a quarter of a rebuild."""
+    raw = bytes.fromhex(event_id.replace("-", ""))
+    if len(raw) != 16:
+        raise ValueError(f"not a UUID: {event_id!r}")
     return raw[8:] + raw[:8]
 
 
@@ -310,13 +311,24 @@ class ServingIndex:
         """
         self.ready, self.state, self.copied = False, "building", 0
         forget_mark(store)
-        with self._writing() as db:
+        with self._write_lock:  # dropped, not emptied: deleting 10 M rows one by one is slow
+            db = self._db()
             for table in ("entries", "known", "aliases", "meta"):
-                db.execute(f"DELETE FROM {table}")
-        for chunk in _store_chunks(store):
-            with self._writing() as db:
-                db.executemany(_INSERT_ENTRY, _entry_rows(chunk))
-            self.copied += chunk.num_rows
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            db.executescript(_SCHEMA)
+            # no fsync per chunk: a rebuild cut short leaves no generation, so the next
+            # start rebuilds again; the generation below is written with fsync on
+            db.execute("PRAGMA synchronous=OFF")
+        try:
+            for chunk in _store_chunks(store):
+                batch = _entry_rows(chunk)
+                batch.sort()  # the key's order (ids as text, not ClickHouse's UUID order): appends
+                with self._writing() as db:
+                    db.executemany(_INSERT_ENTRY, batch)
+                self.copied += chunk.num_rows
+        finally:
+            with self._write_lock:
+                self._db().execute("PRAGMA synchronous=FULL")
         known = store.query_arrow("SELECT DISTINCT tenant, toString(customer_id) AS customer_id "
                                   "FROM customers")  # fmt: skip
         aliases = store.query_arrow(
@@ -418,8 +430,7 @@ def _entry_rows(rows: pa.Table) -> list[tuple[Any, ...]]:
     tenants, customers = rows.column("tenant").to_pylist(), rows.column("customer_id").to_pylist()
     event_ids = rows.column("event_id").to_pylist()
     keys = [event_key(e) for e in event_ids]
-    occurred, received = (pc.strftime(pc.cast(rows.column(c), MS), format=TEXT_FORMAT).to_pylist()
-                          for c in ("occurred_at", "received_at"))  # fmt: skip
+    occurred, received = (_texts(rows.column(c)) for c in ("occurred_at", "received_at"))
     text = {
         c: rows.column(c).to_pylist() for c in ("channel", "type", "summary", "source", "payload")
     }
@@ -428,6 +439,18 @@ def _entry_rows(rows: pa.Table) -> list[tuple[Any, ...]]:
                     text["source"], text["payload"], ms("received_at"),
                     rows.column("schema_version").to_pylist(), occurred, received,
                     strict=True))  # fmt: skip
+
+
+def _texts(column: pa.ChunkedArray) -> list[str]:
+    """``2026-03-01T09:00:00.250Z`` for each instant, as ``utc_text`` writes it.
+
+    Through a naive timestamp (the same UTC wall clock): Arrow's time-zone-aware
+    formatting was ten times slower, a sixth of a rebuild.
+    """
+    naive = pc.cast(pc.cast(column, MS), pa.timestamp("ms"))
+    text = pc.utf8_replace_slice(pc.cast(naive, pa.string()), start=10, stop=11, replacement="T")
+    found: list[str] = pc.utf8_replace_slice(text, start=23, stop=23, replacement="Z").to_pylist()
+    return found
 
 
 def _entry(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Iterator
 
 import uvicorn
+import uvloop
 
 from projections.migrations import apply_migrations
 from projections.projector import Projector
@@ -42,7 +44,8 @@ def run_projection_service(settings: Settings) -> int:
         return 3
     try:
         apply_migrations(store)
-        asyncio.run(_serve(settings, store))
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_serve(settings, store))
     finally:
         store.close()
     return 0
@@ -76,6 +79,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     app.include_router(admin_router(keys, replays))
     config = uvicorn.Config(app, host=settings.http_host, port=settings.query_port,
                             log_level="warning", lifespan="off")  # fmt: skip
+    quiet_collector()
     server = QuietServer(config)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -106,6 +110,20 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
         index.close()
     if failures:
         raise failures[0]
+
+
+def quiet_collector() -> None:
+    """Fewer, shorter garbage-collector pauses while agents read.
+
+    The read cache holds about a hundred thousand small objects, and every
+    full collection walked them all on the event loop: at 50 agents reading
+    new customers, p99 was 309 ms with the default thresholds and 162 ms
+    with these (one run each, 1 M rows). What exists at start (modules,
+    settings) is frozen out of collections; the young generation is collected
+    every 50,000 allocations, not 700, and the old one rarely.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
 
 
 class QuietServer(uvicorn.Server):

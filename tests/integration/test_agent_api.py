@@ -269,6 +269,8 @@ def test_bad_parameters_get_400_with_a_message(agents: Agents) -> None:
         (f"/v1/customers/{customer}/timeline", {"type": "call.teleported"}, "type"),
         (f"/v1/customers/{customer}/timeline", {"since": "yesterday"}, "since"),
         (f"/v1/customers/{customer}/timeline", {"limit": "0"}, "limit"),
+        (f"/v1/customers/{customer}/timeline", {"limit": "201"}, "limit"),
+        (f"/v1/customers/{customer}/timeline", {"limit": "many"}, "limit"),
         ("/v1/customers/not-an-id", {}, "customer_id"),
         ("/v1/customers", {}, "query"),
     ]
@@ -277,6 +279,16 @@ def test_bad_parameters_get_400_with_a_message(agents: Agents) -> None:
         assert response.status_code == 400, (path, params, response.text)
         error = response.json()["error"]
         assert error["message"] and where in error.get("where", ""), (path, error)
+
+
+def test_the_timeline_parameters_are_documented(agents: Agents) -> None:
+    """The timeline reads its query by hand (for speed): its OpenAPI entry still lists it."""
+    spec = httpx.get(f"{agents.url}/openapi.json", timeout=10).json()
+    documented = spec["paths"]["/v1/customers/{customer_id}/timeline"]["get"]["parameters"]
+    names = {p["name"]: p for p in documented}
+    assert {"customer_id", "cursor", "limit", "channel", "type", "since", "until"} <= set(names)
+    assert names["limit"]["schema"]["maximum"] == 200
+    assert "phone" in names["channel"]["schema"]["items"]["enum"]
 
 
 def test_the_stream_pushes_a_new_entry(agents: Agents) -> None:
