@@ -9,6 +9,7 @@ status and a Content-Length body, reuse the connection.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 
@@ -52,13 +53,17 @@ async def closed_loop(
     requests: list[tuple[str, str, bytes]],
     concurrency: int,
     expect: int,
+    think_s: float = 0.0,
 ) -> tuple[list[float], float]:
     """``concurrency`` keep-alive connections share ``requests`` (method, path, body), in order.
 
-    Each connection sends its next request as soon as it has an answer. Returns
-    every request's latency in seconds and the seconds the whole run took; an
-    answer other than ``expect`` stops the run.
+    Each connection sends its next request as soon as it has an answer, or
+    with ``think_s`` after a pause drawn from an exponential distribution of
+    that mean (a person reading the answer). Returns every request's latency
+    in seconds and the seconds the whole run took; an answer other than
+    ``expect`` stops the run.
     """
+    pauses = random.Random(len(requests))
     latencies: list[float] = []
     queue = list(reversed(requests))
 
@@ -72,6 +77,8 @@ async def closed_loop(
                 latencies.append(time.perf_counter() - t0)
                 if status != expect:
                     raise RuntimeError(f"{method} {path}: HTTP {status}: {answer[:300]!r}")
+                if think_s:
+                    await asyncio.sleep(pauses.expovariate(1 / think_s))
         finally:
             await connection.close()
 

@@ -158,13 +158,15 @@ class ServingIndex:
             with self._writing() as db:
                 db.executemany(_INSERT_ENTRY, batch)
         elif table == "customers":
-            pairs = zip(rows.column("tenant").to_pylist(), rows.column("customer_id").to_pylist(),
+            pairs = zip(rows.column("tenant").to_pylist(),
+                        [str(c).lower() for c in rows.column("customer_id").to_pylist()],
                         strict=True)  # fmt: skip
             with self._writing() as db:
                 db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)", pairs)
         elif table == "customer_aliases":
             columns = [rows.column(c).to_pylist()
                        for c in ("tenant", "alias_id", "survivor_id", "version")]  # fmt: skip
+            columns[1:3] = [[str(i).lower() for i in ids] for ids in columns[1:3]]
             with self._writing() as db:
                 db.executemany(_UPSERT_ALIAS, zip(*columns, strict=True))
 
@@ -427,15 +429,16 @@ def _entry_rows(rows: pa.Table) -> list[tuple[Any, ...]]:
         found: list[int] = column.to_pylist()
         return found
 
-    tenants, customers = rows.column("tenant").to_pylist(), rows.column("customer_id").to_pylist()
-    event_ids = rows.column("event_id").to_pylist()
+    # ids as ClickHouse's toString writes them (lower case), whatever case they arrived in
+    tenants = rows.column("tenant").to_pylist()
+    customers = [str(c).lower() for c in rows.column("customer_id").to_pylist()]
+    event_ids = [str(e).lower() for e in rows.column("event_id").to_pylist()]
     keys = [event_key(e) for e in event_ids]
     occurred, received = (_texts(rows.column(c)) for c in ("occurred_at", "received_at"))
     text = {
         c: rows.column(c).to_pylist() for c in ("channel", "type", "summary", "source", "payload")
     }
-    return list(zip(tenants, [str(c) for c in customers], ms("occurred_at"), keys,
-                    [str(e) for e in event_ids], text["channel"], text["type"], text["summary"],
+    return list(zip(tenants, customers, ms("occurred_at"), keys, event_ids, text["channel"], text["type"], text["summary"],
                     text["source"], text["payload"], ms("received_at"),
                     rows.column("schema_version").to_pylist(), occurred, received,
                     strict=True))  # fmt: skip
@@ -454,10 +457,8 @@ def _texts(column: pa.ChunkedArray) -> list[str]:
 
 
 def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
-    event_id, at, channel, type_, summary, source, payload, recorded_under, received, version = row[
-        :10
-    ]
-    return {"event_id": event_id, "occurred_at": _instant(at), "channel": channel, "type": type_,
-            "summary": summary, "source": source, "payload": orjson.loads(payload or "{}"),
-            "recorded_under": recorded_under, "received_at": _instant(received),
-            "schema_version": int(version)}  # fmt: skip
+    """A row as ``reads.timeline`` gives an entry (instants, parsed payload)."""
+    return {"event_id": row[0], "occurred_at": _instant(row[1]), "channel": row[2],
+            "type": row[3], "summary": row[4], "source": row[5],
+            "payload": orjson.loads(row[6] or "{}"), "recorded_under": row[7],
+            "received_at": _instant(row[8]), "schema_version": int(row[9])}  # fmt: skip

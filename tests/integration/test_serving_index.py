@@ -294,3 +294,14 @@ def test_an_index_file_of_another_layout_starts_empty_and_is_rebuilt(
         assert index.timeline(T, (person,)) == reads.timeline(both.store, T, (person,))
     finally:
         index.close()
+
+
+def test_ids_in_upper_case_are_read_as_the_store_writes_them(both: Both) -> None:
+    person, event = str(uuid.uuid4()), str(uuid.uuid4())
+    both.write("touchpoints", touchpoints([(T, person.upper(), START, event.upper(), 0)]))
+    both.write("customers", customers(T, [person.upper()]))
+    resolution = both.index.resolve(T, uuid.UUID(person))
+    assert resolution is not None and resolution.ids == (person,)
+    found = both.index.timeline(T, resolution.ids)
+    assert found == reads.timeline(both.store, T, resolution.ids)
+    assert [e["event_id"] for e in found.entries] == [event]
