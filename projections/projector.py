@@ -166,6 +166,8 @@ class Projector:
         self._unreported: dict[TopicPartition, int] = {}
         self._unreported_rows = 0
         self._reported_at = 0.0
+        #: (projection, topic, partition) -> (lag, written at), as in projection_status
+        self._status: dict[tuple[str, str, int], tuple[int, Any]] | None = None
 
     async def run(self) -> None:
         """Recover an interrupted flush, then project until ``stop()``."""
@@ -178,6 +180,7 @@ class Projector:
             if self.serving is None and not self.rename:
                 await asyncio.to_thread(forget_mark, self.store)
             await asyncio.to_thread(self.erasures.load, self.store, self.table)
+            await asyncio.to_thread(self.load_status)
             partitions = await self._assign(consumer)
             committed = await self._committed(partitions)
             await self._recover(consumer, committed)
@@ -455,6 +458,35 @@ class Projector:
         token = Flush({tp: (last, last) for tp, last in unreported.items()}).flush_id
         self.store.insert_arrow(self.table("projection_status"), status,
                                 f"projection_status:{token}")  # fmt: skip
+        if self._status is not None:
+            at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored: ms
+            for name, topic, partition, lag in zip(names, topics, partitions, lags, strict=True):
+                self._status[(name, topic, partition)] = (lag, at)
+
+    def load_status(self) -> None:
+        """Read ``projection_status`` once; from then on ``freshness`` answers from memory."""
+        rows_ = self.store.query_rows(
+            f"SELECT projection_name, topic, partition, argMax(lag, updated_at), max(updated_at) "
+            f"FROM {self.table('projection_status')} GROUP BY projection_name, topic, partition"
+        )
+        self._status = {(str(n), str(t), int(p)): (int(lag), at) for n, t, p, lag, at in rows_}
+
+    def freshness(self) -> dict[str, Any] | None:
+        """What ``reads.freshness`` reads from the store, as this projector last wrote it.
+
+        The agent API asked the store every second; in embedded chDB a query
+        run on another thread still stops the event loop for up to 40 ms
+        (measured), which was a visible share of its p99. None before
+        ``load_status``.
+        """
+        if self._status is None:
+            return None
+        found: dict[str, dict[str, Any]] = {}
+        for (name, _, _), (lag, at) in sorted(self._status.items()):
+            seen = found.setdefault(name, {"lag_records": 0, "last_write": at})
+            seen["lag_records"] += lag
+            seen["last_write"] = max(seen["last_write"], at)
+        return found
 
 
 def customers_in(table: pa.Table) -> set[tuple[str, str]]:

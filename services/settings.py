@@ -70,6 +70,8 @@ class Settings:
     projector_flush_ms: int = 250
     #: recently read customers whose resolution and newest timeline entries the agent API keeps
     query_cache_customers: int = 1000
+    #: how often the agent API writes its buffered read audit to ClickHouse
+    audit_flush_ms: int = 5000
     #: the agents' serving index (SQLite) beside the projections; None: read the store only
     serving_index_path: Path | None = Path(".touchline/serving-index.sqlite3")
     default_phone_region: str = "US"
@@ -120,6 +122,7 @@ class Settings:
             query_cache_customers=_int(
                 env, "TOUCHLINE_QUERY_CACHE_CUSTOMERS", base.query_cache_customers, 0
             ),
+            audit_flush_ms=_int(env, "TOUCHLINE_AUDIT_FLUSH_MS", base.audit_flush_ms, 100),
             serving_index_path=_optional_path(
                 _str(env, "TOUCHLINE_SERVING_INDEX", str(data_dir / "serving-index.sqlite3"))
             ),

@@ -69,6 +69,8 @@ class QueryDeps:
     cache: ReadCache = field(default_factory=ReadCache)
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     index: ServingIndex | None = None  # used for resolutions and timelines while it is ready
+    #: the in-process projector's freshness (None until it has one): no store read for it
+    freshness_of: Callable[[], dict[str, Any] | None] | None = None
     _freshness: tuple[float, dict[str, Any]] = (0.0, {})
     _refreshing: asyncio.Task[dict[str, Any]] | None = None
 
@@ -125,7 +127,10 @@ class QueryDeps:
 
     async def _refresh_freshness(self) -> dict[str, Any]:
         try:
-            value: dict[str, Any] = _jsonable(await self.read(reads.freshness))
+            known = self.freshness_of() if self.freshness_of is not None else None
+            value: dict[str, Any] = _jsonable(
+                known if known is not None else await self.read(reads.freshness)
+            )
         except QueryError:
             if not self._freshness[0]:
                 raise  # nothing to answer with: the request that waited gets the 503

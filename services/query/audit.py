@@ -1,7 +1,9 @@
-"""The read audit: every profile or timeline read, buffered and written about once a second.
+"""The read audit: every profile or timeline read, buffered and written every few seconds.
 
 Buffered because a read must not wait for an insert, and ClickHouse prefers
-fewer, larger inserts. ``flush`` runs on a timer and at shutdown; a read that
+fewer, larger inserts. Every few seconds (``TOUCHLINE_AUDIT_FLUSH_MS``, 5 s),
+not every second: in embedded chDB an insert on another thread still stops
+the agent API's event loop for up to tens of milliseconds. ``flush`` runs on a timer and at shutdown; a read that
 cannot be audited is logged loudly, never silently dropped.
 """
 

@@ -66,7 +66,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     audit = AuditLog(store)
     keys = SqliteKeyStore(settings.keys_db_path)
     app = create_query_app(QueryDeps(store, keys, audit, settings.default_phone_region,
-                                     cache=cache, changes=changes, index=index))  # fmt: skip
+                                     cache=cache, changes=changes, index=index,
+                                     freshness_of=projector.freshness))  # fmt: skip
     mirroring = IndexMirror(index, store, projector.writing) if index is not None else None
 
     def swapped() -> None:  # from the replay's thread
@@ -86,7 +87,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
         loop.add_signal_handler(sig, stop.set)
     projecting = asyncio.create_task(projector.run())
     serving = asyncio.create_task(server.serve())
-    auditing = asyncio.create_task(audit.run())
+    auditing = asyncio.create_task(audit.run(settings.audit_flush_ms / 1000))
     if mirroring is not None:
         threading.Thread(target=mirroring.start, daemon=True, name="serving-index").start()
     log.info("agent page and API on http://%s:%d/", settings.http_host, settings.query_port)

@@ -10,14 +10,16 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from projections import reads
 from projections.migrations import apply_migrations
 from projections.projector import Projector
-from projections.store import open_projection_store
+from projections.store import as_utc, open_projection_store
 from services.kafka.topics import RESOLVED
 from tests.integration.pipeline import Run
 from tests.support import random_tenant, start_group_at_end
@@ -37,7 +39,7 @@ def test_a_lone_event_is_flushed_without_waiting_out_the_interval(
         group = f"projector-{random_tenant()}"
         asyncio.run(start_group_at_end(kafka_bootstrap, group, [RESOLVED]))
 
-        async def project_one() -> float:
+        async def project_one() -> tuple[float, Any]:
             projector = Projector(store, kafka_bootstrap, group, flush_rows=100_000,
                                   flush_interval_s=60.0, topics=[RESOLVED])  # fmt: skip
             task = asyncio.create_task(projector.run())
@@ -54,11 +56,17 @@ def test_a_lone_event_is_flushed_without_waiting_out_the_interval(
                 assert not task.done(), task.exception()
                 await asyncio.sleep(0.05)
             waited = time.monotonic() - sent
+            for _ in range(600):  # projection_status is written once idle
+                if projector.freshness():
+                    break
+                await asyncio.sleep(0.05)
             projector.stop()
             await task
-            return waited
+            return waited, projector.freshness()
 
-        waited = asyncio.run(project_one())
+        waited, in_memory = asyncio.run(project_one())
+        # what the agent API answers from memory is what it would read from the store
+        assert in_memory and _comparable(in_memory) == _comparable(reads.freshness(store))
         rows = store.query_rows(
             "SELECT toString(event_id) FROM touchpoints WHERE tenant = {t:String}", {"t": tenant}
         )
@@ -66,3 +74,8 @@ def test_a_lone_event_is_flushed_without_waiting_out_the_interval(
         assert waited < 30, "the flush waited for its 60 s interval"
     finally:
         store.close()
+
+
+def _comparable(freshness: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    return {name: (v["lag_records"], int(as_utc(v["last_write"]).timestamp() * 1000))
+            for name, v in freshness.items()}  # fmt: skip
