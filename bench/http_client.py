@@ -59,7 +59,8 @@ async def closed_loop(
 
     Each connection sends its next request as soon as it has an answer, or
     with ``think_s`` after a pause drawn from an exponential distribution of
-    that mean (a person reading the answer). Returns every request's latency
+    that mean (a person reading the answer; each connection then also starts
+    after a pause of up to twice that). Returns every request's latency
     in seconds and the seconds the whole run took; an answer other than
     ``expect`` stops the run.
     """
@@ -69,6 +70,8 @@ async def closed_loop(
 
     async def client() -> None:
         connection = KeepAliveConnection(host, port, headers)
+        if think_s:  # agents do not all start reading in the same millisecond
+            await asyncio.sleep(pauses.uniform(0, 2 * think_s))
         try:
             while queue:
                 method, path, body = queue.pop()
