@@ -377,6 +377,8 @@ class IndexMirror:
 
     def rebuild(self) -> None:
         index = self.index
+        # not ready before waiting for the write lock: after a replay's swap, reads go to
+        # the store at once rather than to the index of the old tables
         index.ready, index.state, index.copied, index.error = False, "building", 0, None
         started = time.monotonic()
         try:
