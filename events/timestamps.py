@@ -6,7 +6,9 @@ when they denote the same instant, whatever offset the publisher used.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class TimestampError(ValueError):
@@ -36,3 +38,13 @@ def format_instant(value: datetime) -> str:
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def epoch_ms(value: datetime) -> int:
+    """Milliseconds since the epoch; a naive time (as ClickHouse hands them back) is UTC."""
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)

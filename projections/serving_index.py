@@ -38,7 +38,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +46,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from events.timestamps import epoch_ms, from_epoch_ms
 from projections.reads import Resolution, TimelinePage
 from projections.store import ProjectionStore
 
 log = logging.getLogger(__name__)
 MARKS = "serving_index_marks"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS = pa.timestamp("ms", tz="UTC")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -92,15 +92,6 @@ def event_key(event_id: str) -> bytes:
     if len(raw) != 16:
         raise ValueError(f"not a UUID: {event_id!r}")
     return raw[8:] + raw[:8]
-
-
-def _ms(value: datetime) -> int:
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return (value - _EPOCH) // timedelta(milliseconds=1)
-
-
-def _instant(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
 
 
 class ServingIndex:
@@ -214,15 +205,21 @@ class ServingIndex:
 
     def head(
         self, tenant: str, customer_ids: Sequence[str], limit: int
-    ) -> tuple[list[dict[str, Any]], list[datetime], bool]:
-        """The newest ``limit`` entries as the API writes them (times as text), their
-        instants, and whether that is the whole timeline: the agent API's first read."""
+    ) -> tuple[list[bytes], list[tuple[str, str, str, int, int]], bool]:
+        """The agent API's first read: the newest ``limit`` entries as the JSON the API writes
+        (times as text, the stored payload text as it is), each entry's (event_id, channel,
+        type, schema_version, occurred_at in epoch ms), and whether that is the whole timeline.
+
+        No payload is parsed and no time made an object: a first page is a tenth
+        of a millisecond of JSON writing here, and nothing for the collector."""
         found, more = self._rows(tenant, customer_ids, limit)
-        entries = [{"event_id": r[0], "occurred_at": r[10], "channel": r[2], "type": r[3],
-                    "summary": r[4], "source": r[5], "payload": orjson.loads(r[6] or "{}"),
-                    "recorded_under": r[7], "received_at": r[11], "schema_version": r[9]}
-                   for r in found]  # fmt: skip
-        return entries, [_instant(r[1]) for r in found], not more
+        dumps, fragment = orjson.dumps, orjson.Fragment
+        texts = [dumps({"event_id": r[0], "occurred_at": r[10], "channel": r[2], "type": r[3],
+                        "summary": r[4], "source": r[5], "payload": fragment(r[6] or "{}"),
+                        "recorded_under": r[7], "received_at": r[11], "schema_version": r[9]})
+                 for r in found]  # fmt: skip
+        facts = [(r[0], r[2], r[3], int(r[9]), int(r[1])) for r in found]
+        return texts, facts, not more
 
     def _rows(
         self,
@@ -246,7 +243,7 @@ class ServingIndex:
         params: list[Any] = [tenant, ""]
         if after is not None:
             where.append("(occurred_ms < ? OR (occurred_ms = ? AND event_key < ?))")
-            at = _ms(after[0])
+            at = epoch_ms(after[0])
             params += [at, at, event_key(after[1])]
         if channels:
             where.append(f"channel IN ({', '.join('?' * len(channels))})")
@@ -256,10 +253,10 @@ class ServingIndex:
             params += types
         if since is not None:
             where.append("occurred_ms >= ?")
-            params.append(_ms(since))
+            params.append(epoch_ms(since))
         if until is not None:
             where.append("occurred_ms < ?")
-            params.append(_ms(until))
+            params.append(epoch_ms(until))
         ids = list(dict.fromkeys(str(uuid.UUID(c)) for c in customer_ids))
         one = (f"SELECT * FROM (SELECT {_ENTRY_COLUMNS}, event_key FROM entries "
                f"WHERE {' AND '.join(where)} ORDER BY occurred_ms DESC, event_key DESC LIMIT ?)")  # fmt: skip
@@ -460,7 +457,7 @@ def _texts(column: pa.ChunkedArray) -> list[str]:
 
 def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
     """A row as ``reads.timeline`` gives an entry (instants, parsed payload)."""
-    return {"event_id": row[0], "occurred_at": _instant(row[1]), "channel": row[2],
+    return {"event_id": row[0], "occurred_at": from_epoch_ms(row[1]), "channel": row[2],
             "type": row[3], "summary": row[4], "source": row[5],
             "payload": orjson.loads(row[6] or "{}"), "recorded_under": row[7],
-            "received_at": _instant(row[8]), "schema_version": int(row[9])}  # fmt: skip
+            "received_at": from_epoch_ms(row[8]), "schema_version": int(row[9])}  # fmt: skip

@@ -29,12 +29,13 @@ from fastapi.staticfiles import StaticFiles
 
 from events.catalog import CHANNELS, Catalog, load_catalog
 from events.identities import IdentityError, normalize_email, normalize_phone
+from events.timestamps import epoch_ms
 from projections import reads
 from projections.serving_index import ServingIndex
 from projections.store import ProjectionStore, ProjectionStoreError
 from services.auth.keys import ApiKey, KeyStore
 from services.query.audit import AuditLog
-from services.query.cache import Head, ReadCache, page_from_head
+from services.query.cache import Fact, Head, HeadPage, ReadCache, page_from_head
 from services.query.changes import ChangeFeed
 from services.query.masking import Masker
 
@@ -73,6 +74,7 @@ class QueryDeps:
     freshness_of: Callable[[], dict[str, Any] | None] | None = None
     _freshness: tuple[float, dict[str, Any]] = (0.0, {})
     _refreshing: asyncio.Task[dict[str, Any]] | None = None
+    _maskers: dict[str, Masker] = field(default_factory=dict)
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -93,14 +95,21 @@ class QueryDeps:
 
         From the index on the loop itself: a short key range per id, no filter
         (a thread hop and the GIL hand-over cost more than the read). From the
-        store on a thread, with the times formatted once here.
+        store on a thread, written as JSON once here.
         """
         index = self.index
         if index is not None and index.ready:  # a default page: what it does not hold is cheap
             return Head(*index.head(tenant, resolution.ids, INDEX_HEAD_ENTRIES))
         newest = await self.read(reads.timeline, tenant, resolution.ids, limit=HEAD_ENTRIES)
-        return Head([_rendered(e) for e in newest.entries],
-                    [e["occurred_at"] for e in newest.entries], newest.next_after is None)  # fmt: skip
+        return Head([_json_bytes(e) for e in newest.entries],
+                    [_fact(e) for e in newest.entries], newest.next_after is None)  # fmt: skip
+
+    def masker(self, role: str) -> Masker:
+        """One masker per role for the process: it remembers which types carry personal data."""
+        found = self._maskers.get(role)
+        if found is None:
+            found = self._maskers[role] = Masker(self.catalog, role)
+        return found
 
     async def timeline(
         self, tenant: str, customer_ids: Sequence[str], **query: Any
@@ -169,7 +178,7 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     ) -> Response:
         key = authenticate(request, deps.keys)
-        masker = Masker(deps.catalog, key.role)
+        masker = deps.masker(key.role)
         candidates = search_candidates(query, deps.region)
         found = await deps.read(reads.search, key.tenant, candidates, query, limit, offset)
         for hit in found:
@@ -185,7 +194,7 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         survivor = (await _resolve(deps, key, customer_id)).survivor
         found = await deps.read(reads.profile, key.tenant, survivor)
         deps.audit.record(key, str(survivor), "profile")
-        masker = Masker(deps.catalog, key.role)
+        masker = deps.masker(key.role)
         body = {**found.__dict__, "identities": masker.identities(found.identities),
                 "requested_id": customer_id, "freshness": await deps.freshness()}  # fmt: skip
         return _json(body)
@@ -215,8 +224,12 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
                                channels=channels, types=types, since=_instant(since, "since"),
                                until=_instant(until, "until"))  # fmt: skip
         deps.audit.record(key, str(survivor), "timeline")
-        masker = Masker(deps.catalog, key.role)
-        entries = [_masked_entry(masker, e) for e in page.entries]
+        masker = deps.masker(key.role)
+        if isinstance(page, HeadPage):
+            entries: list[Any] = [_masked_text(masker, text, fact)
+                                  for text, fact in zip(page.texts, page.facts, strict=True)]  # fmt: skip
+        else:
+            entries = [_masked_entry(masker, e) for e in page.entries]
         return _json({"customer_id": str(survivor), "requested_id": customer_id, "entries": entries,
                       "next_cursor": encode_cursor(*page.next_after) if page.next_after else None,
                       "freshness": await deps.freshness()})  # fmt: skip
@@ -226,7 +239,7 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         key = authenticate(request, deps.keys)
         survivor = (await _resolve(deps, key, customer_id)).survivor
         deps.audit.record(key, str(survivor), "stream")
-        masker = Masker(deps.catalog, key.role)
+        masker = deps.masker(key.role)
         return StreamingResponse(_events(deps, request, key, survivor, masker),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
@@ -314,7 +327,7 @@ async def _lookup(deps: QueryDeps, tenant: str, customer_id: uuid.UUID) -> reads
 
 async def _timeline(
     deps: QueryDeps, tenant: str, resolution: reads.Resolution, **query: Any
-) -> reads.TimelinePage:
+) -> HeadPage | reads.TimelinePage:
     """From the customer's cached head when it answers exactly; else from the store.
 
     A first page (no cursor) with no head fetches the head, so the agent's
@@ -326,9 +339,7 @@ async def _timeline(
         head = await deps.head(tenant, resolution)
         deps.cache.keep_head(tenant, resolution, head, epoch)
     page = page_from_head(head, **query) if head is not None else None
-    if page is None:
-        page = await deps.timeline(tenant, resolution.ids, **query)
-    return page
+    return page if page is not None else await deps.timeline(tenant, resolution.ids, **query)
 
 
 TIMELINE_PARAMETERS: list[dict[str, Any]] = [
@@ -381,9 +392,22 @@ def _instant(text: str | None, name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _rendered(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry with its times as the API writes them, formatted once for every later read."""
-    return {k: utc_text(v) if isinstance(v, datetime) else v for k, v in entry.items()}
+def _json_bytes(entry: dict[str, Any]) -> bytes:
+    """An entry as the API writes it, once, for every later read of its head."""
+    return orjson.dumps(entry, default=_default, option=_OPTIONS)
+
+
+def _fact(entry: dict[str, Any]) -> Fact:
+    return (entry["event_id"], entry["channel"], entry["type"], int(entry["schema_version"]),
+            epoch_ms(entry["occurred_at"]))  # fmt: skip
+
+
+def _masked_text(masker: Masker, text: bytes, fact: Fact) -> Any:
+    """A kept entry as this role may read it: its JSON as it is unless its type has
+    personal data to mask, then parsed and masked."""
+    if not masker.masks(fact[2], fact[3]):
+        return orjson.Fragment(text)
+    return _masked_entry(masker, orjson.loads(text))
 
 
 def _masked_entry(masker: Masker, entry: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,21 @@ class Masker:
     def __init__(self, catalog: Catalog, role: str) -> None:
         self.catalog = catalog
         self.full = role in FULL_ROLES
+        self._paths: dict[tuple[str, int], list[list[str]]] = {}  # (type, version) -> PII paths
+
+    def masks(self, event_type: str, version: int) -> bool:
+        """Whether this role reads a payload of this type and version changed."""
+        return bool(self._pii_paths(event_type, version))
+
+    def _pii_paths(self, event_type: str, version: int) -> list[list[str]]:
+        found = self._paths.get((event_type, version))
+        if found is None:
+            known = self.catalog.get(event_type)
+            pointers = ([] if self.full or known is None or version not in known.payload_schemas
+                        else known.pii_pointers(version))  # fmt: skip
+            found = [p.removeprefix("/payload").strip("/").split("/") for p in pointers]
+            self._paths[(event_type, version)] = found
+        return found
 
     def identities(self, identities: Mapping[str, list[str]]) -> dict[str, list[str]]:
         if self.full:
@@ -41,14 +56,13 @@ class Masker:
         return value if self.full else mask_value(kind, value)
 
     def payload(self, event_type: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
-        if self.full:
-            return payload
-        found = self.catalog.get(event_type)
-        if found is None or version not in found.payload_schemas:
+        """The payload itself when nothing in it is masked for this role, else a masked copy."""
+        paths = self._pii_paths(event_type, version)
+        if not paths:
             return payload
         masked = dict(payload)
-        for pointer in found.pii_pointers(version):
-            _mask_at(masked, pointer.removeprefix("/payload").strip("/").split("/"))
+        for path in paths:
+            _mask_at(masked, path)
         return masked
 
 

@@ -26,11 +26,13 @@ import phonenumbers
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from events.catalog import load_catalog
 from projections.store import open_projection_store
 from services.identity.resolver import IdentityResolver
 from services.identity.store import eventsourcing_env
 from services.kafka.lag import group_lag
 from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
+from services.query.masking import mask_value
 from tests import oracle
 from tests.integration.pipeline import Run
 from tests.support import TOUCHLINE, base_env, cli, free_port, random_tenant, wait_until
@@ -258,6 +260,55 @@ def test_roles_see_masked_or_full_identifiers(agents: Agents) -> None:
     publisher = agents.get(f"/v1/customers/{customer}", tenant, role="publisher")
     assert publisher.status_code == 403
     assert httpx.get(f"{agents.url}/v1/customers/{customer}").status_code == 401
+
+
+def test_timeline_payloads_are_masked_for_agents_on_every_page(agents: Agents) -> None:
+    """Payload fields marked ``x-pii`` read masked for an agent and in full for a supervisor,
+    on a first page (kept as JSON) and on the pages a cursor reads after it."""
+    tenant = next(iter(agents.run.tenants))
+    catalog = load_catalog()
+
+    def personal(entry: dict[str, Any]) -> list[tuple[str, Any]]:
+        found = catalog.get(entry["type"])
+        assert found is not None
+        paths = [
+            p.removeprefix("/payload/").split("/")
+            for p in found.pii_pointers(entry["schema_version"])
+        ]
+        values = [(path[-1], _at(entry["payload"], path)) for path in paths]
+        return [(name, value) for name, value in values if value is not None]
+
+    for group in oracle.expected_customers(agents.run.tenants[tenant]):
+        value = next(iter(sorted(group))).split(":", 1)[1]
+        customer = agents.ok("/v1/customers", tenant, query=value)["results"][0]["customer_id"]
+        full = agents.ok(f"/v1/customers/{customer}/timeline", tenant, limit=200)["entries"]
+        if sum(1 for e in full if personal(e)) >= 2:
+            break
+    else:
+        raise AssertionError("no simulated customer has two entries with personal data")
+    masked: list[dict[str, Any]] = []
+    page = agents.ok(f"/v1/customers/{customer}/timeline", tenant, role="agent", limit=4)
+    while True:
+        masked += page["entries"]
+        if not page["next_cursor"]:
+            break
+        page = agents.ok(f"/v1/customers/{customer}/timeline", tenant, role="agent", limit=4,
+                         cursor=page["next_cursor"])  # fmt: skip
+    assert [e["event_id"] for e in masked] == [e["event_id"] for e in full]
+    for shown, whole in zip(masked, full, strict=True):
+        secrets = personal(whole)
+        assert [(n, mask_value(n, str(v))) for n, v in secrets] == personal(shown)
+        assert all(mask_value(n, str(v)) != v for n, v in secrets)
+        if not secrets:
+            assert shown == whole
+
+
+def _at(doc: Any, path: list[str]) -> Any:
+    for name in path:
+        if not isinstance(doc, dict) or name not in doc:
+            return None
+        doc = doc[name]
+    return doc
 
 
 def test_bad_parameters_get_400_with_a_message(agents: Agents) -> None:

@@ -6,7 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from projections.reads import Resolution
+from services.query.app import _fact
 from services.query.cache import Head, ReadCache, page_from_head
 
 T = "shop"
@@ -17,16 +20,20 @@ CHANNELS = ["phone", "email", "chat"]
 def entries(n: int) -> list[dict[str, Any]]:
     """``n`` entries, newest first, one a minute, channels in turn."""
     return [{"event_id": str(uuid.UUID(int=i + 1)), "occurred_at": START - timedelta(minutes=i),
-             "channel": CHANNELS[i % 3], "type": f"{CHANNELS[i % 3]}.x"} for i in range(n)]  # fmt: skip
+             "channel": CHANNELS[i % 3], "type": f"{CHANNELS[i % 3]}.x", "schema_version": 1}
+            for i in range(n)]  # fmt: skip
 
 
 def newest(n: int, complete: bool) -> Head:
     kept = entries(n)
-    return Head(kept, [e["occurred_at"] for e in kept], complete)
+    return Head([orjson.dumps(e) for e in kept], [_fact(e) for e in kept], complete)
 
 
 def ids(page: Any) -> list[str]:
-    return [e["event_id"] for e in page.entries]
+    """The page's event ids, read from its entries' JSON (and checked against its facts)."""
+    found = [orjson.loads(text)["event_id"] for text in page.texts]
+    assert found == [fact[0] for fact in page.facts]
+    return found
 
 
 def test_a_complete_head_answers_every_filter_exactly() -> None:
