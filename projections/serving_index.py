@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 
 from events.timestamps import epoch_ms, from_epoch_ms
 from projections.reads import Resolution, TimelinePage
+from projections.resident import ResidentFile
 from projections.store import ProjectionStore
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,11 @@ def event_key(event_id: str) -> bytes:
 class ServingIndex:
     """One SQLite file; thread-safe (a connection per thread, WAL, one writer at a time)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, resident: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        #: the file's pages locked in memory (``keep_resident``), when asked for
+        self.resident = ResidentFile(path) if resident else None
         self.ready = False  # it mirrors the store: reads may use it
         self.state = "checking"  # checking, building, ready or failed (for /healthz)
         self.copied = 0  # timeline rows copied by the running or last rebuild
@@ -300,7 +303,16 @@ class ServingIndex:
         found: dict[str, Any] = {"state": self.state, "rows_copied": self.copied}
         if self.error:
             found["error"] = self.error
+        if self.resident is not None:
+            found["resident_bytes"] = self.resident.locked
+            if self.resident.error:
+                found["resident_error"] = self.resident.error
         return found
+
+    def keep_resident(self) -> None:
+        """Lock what the file has grown by in memory (a blocking call: from a thread)."""
+        if self.resident is not None:
+            self.resident.refresh()
 
     def rebuild(self, store: ProjectionStore) -> int:
         """Copy the store's tables in and mark both with a new generation; the rows copied.
@@ -346,6 +358,8 @@ class ServingIndex:
         return self.copied
 
     def close(self) -> None:
+        if self.resident is not None:
+            self.resident.close()
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()

@@ -35,6 +35,13 @@ def _optional_path(value: str) -> Path | None:
     return None if value.lower() == "off" else Path(value)
 
 
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _str(env, name, "on" if default else "off").lower()
+    if raw not in ("on", "off"):
+        raise SettingsError(f"{name} must be on or off, got {raw!r}")
+    return raw == "on"
+
+
 def _str(env: Mapping[str, str], name: str, default: str) -> str:
     raw = env.get(name)
     return default if raw is None or raw.strip() == "" else raw.strip()
@@ -74,6 +81,8 @@ class Settings:
     audit_flush_ms: int = 5000
     #: the agents' serving index (SQLite) beside the projections; None: read the store only
     serving_index_path: Path | None = Path(".touchline/serving-index.sqlite3")
+    #: keep the serving index's pages locked in memory (agents' reads never wait for the disk)
+    serving_index_resident: bool = True
     default_phone_region: str = "US"
     max_batch_events: int = 1000
     max_body_bytes: int = 1_048_576
@@ -125,6 +134,9 @@ class Settings:
             audit_flush_ms=_int(env, "TOUCHLINE_AUDIT_FLUSH_MS", base.audit_flush_ms, 100),
             serving_index_path=_optional_path(
                 _str(env, "TOUCHLINE_SERVING_INDEX", str(data_dir / "serving-index.sqlite3"))
+            ),
+            serving_index_resident=_switch(
+                env, "TOUCHLINE_SERVING_INDEX_RESIDENT", base.serving_index_resident
             ),
             default_phone_region=_str(
                 env, "TOUCHLINE_DEFAULT_PHONE_REGION", base.default_phone_region

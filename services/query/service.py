@@ -59,7 +59,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
         changes.notify(touched)
 
     loop = asyncio.get_running_loop()
-    index = ServingIndex(settings.serving_index_path) if settings.serving_index_path else None
+    index = (ServingIndex(settings.serving_index_path, resident=settings.serving_index_resident)
+             if settings.serving_index_path else None)  # fmt: skip
     projector = Projector(store, settings.kafka_bootstrap, settings.projector_group,
                           settings.projector_flush_rows, settings.projector_flush_ms / 1000,
                           on_change=written, serving=index)  # fmt: skip
@@ -88,6 +89,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     projecting = asyncio.create_task(projector.run())
     serving = asyncio.create_task(server.serve())
     auditing = asyncio.create_task(audit.run(settings.audit_flush_ms / 1000))
+    residing = asyncio.create_task(_keep_resident(index)) if index is not None else None
     if mirroring is not None:
         threading.Thread(target=mirroring.start, daemon=True, name="serving-index").start()
     log.info("agent page and API on http://%s:%d/", settings.http_host, settings.query_port)
@@ -96,6 +98,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     projector.stop()
     server.should_exit = True
     auditing.cancel()
+    if residing is not None:
+        residing.cancel()
     failures = []
     for task in (projecting, serving, auditing):
         try:
@@ -111,6 +115,14 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
         index.close()
     if failures:
         raise failures[0]
+
+
+async def _keep_resident(index: ServingIndex, every_s: float = 2.0) -> None:
+    """The index's new pages locked in memory every few seconds (``projections.resident``):
+    the agents' reads of it, on the event loop, then never wait for the disk."""
+    while True:
+        await asyncio.to_thread(index.keep_resident)
+        await asyncio.sleep(every_s)
 
 
 def quiet_collector() -> None:

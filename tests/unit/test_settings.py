@@ -15,6 +15,8 @@ def test_defaults_are_the_embedded_single_machine_mode() -> None:
     assert s.data_dir == Path(".touchline")
     assert s.clickhouse_url.startswith("chdb:///")
     assert s.max_batch_events == 1000 and s.max_body_bytes == 1_048_576
+    assert s.serving_index_resident
+    assert not Settings.from_env({"TOUCHLINE_SERVING_INDEX_RESIDENT": "OFF"}).serving_index_resident
 
 
 def test_variables_override_defaults() -> None:
@@ -28,8 +30,10 @@ def test_variables_override_defaults() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("TOUCHLINE_HTTP_PORT", "eighty"), ("TOUCHLINE_MAX_BATCH_EVENTS", "0")]
-)
+    ("name", "value"),
+    [("TOUCHLINE_HTTP_PORT", "eighty"), ("TOUCHLINE_MAX_BATCH_EVENTS", "0"),
+     ("TOUCHLINE_SERVING_INDEX_RESIDENT", "yes")],
+)  # fmt: skip
 def test_bad_values_are_named(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
