@@ -81,6 +81,10 @@ _INSERT_ENTRY = ("INSERT OR REPLACE INTO entries (tenant, customer_id, occurred_
 _UPSERT_ALIAS = ("INSERT INTO aliases (tenant, alias_id, survivor_id, version) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT (tenant, alias_id) DO UPDATE SET survivor_id = excluded.survivor_id, "
                  "version = excluded.version WHERE excluded.version > aliases.version")  # fmt: skip
+#: What a filter, a cursor or the masker needs of a timeline entry: (event_id, channel, type,
+#: schema_version, occurred_at in epoch milliseconds). A plain tuple of strings and ints,
+#: which the garbage collector stops tracking after one pass.
+Fact = tuple[str, str, str, int, int]
 SCHEMA_VERSION = 2  # the layout below; a file with another is dropped and rebuilt
 REBUILD_CHUNK = 200_000  # rows per store read while rebuilding
 
@@ -208,7 +212,7 @@ class ServingIndex:
 
     def head(
         self, tenant: str, customer_ids: Sequence[str], limit: int
-    ) -> tuple[list[bytes], list[tuple[str, str, str, int, int]], bool]:
+    ) -> tuple[list[bytes], list[Fact], bool]:
         """The agent API's first read: the newest ``limit`` entries as the JSON the API writes
         (times as text, the stored payload text as it is), each entry's (event_id, channel,
         type, schema_version, occurred_at in epoch ms), and whether that is the whole timeline.

@@ -31,11 +31,11 @@ from events.catalog import CHANNELS, Catalog, load_catalog
 from events.identities import IdentityError, normalize_email, normalize_phone
 from events.timestamps import epoch_ms
 from projections import reads
-from projections.serving_index import ServingIndex
+from projections.serving_index import Fact, ServingIndex
 from projections.store import ProjectionStore, ProjectionStoreError
 from services.auth.keys import ApiKey, KeyStore
 from services.query.audit import AuditLog
-from services.query.cache import Fact, Head, HeadPage, ReadCache, page_from_head
+from services.query.cache import Head, HeadPage, ReadCache, page_from_head
 from services.query.changes import ChangeFeed
 from services.query.masking import Masker
 

@@ -28,14 +28,9 @@ from typing import Any
 
 from events.timestamps import epoch_ms, from_epoch_ms
 from projections.reads import Resolution
+from projections.serving_index import Fact
 
 Key = tuple[str, str]  # (tenant, customer id as text)
-
-
-#: What a filter, a cursor or the masker needs of a kept entry: (event_id, channel, type,
-#: schema_version, occurred_at in epoch milliseconds). A plain tuple of strings and ints,
-#: which the garbage collector stops tracking after one pass.
-Fact = tuple[str, str, str, int, int]
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     if residing is not None:
         residing.cancel()
     failures = []
-    for task in (projecting, serving, auditing):
+    for task in (projecting, serving, auditing, *([residing] if residing else [])):
         try:
             await task
         except asyncio.CancelledError:
