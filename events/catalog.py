@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
-CHANNELS = ("phone", "chat", "email", "store", "web", "social")
+CHANNELS = ("phone", "sms", "chat", "email", "store", "web", "social", "account")
 IDENTITY_KINDS = ("customer_ref", "email", "phone", "loyalty_id", "device_id", "social")
 
 JsonSchema = dict[str, Any]
@@ -72,8 +72,13 @@ def _pii_paths(schema: Mapping[str, Any], prefix: str) -> Iterator[str]:
     for name, sub in schema.get("properties", {}).items():
         if sub.get("x-pii"):
             yield f"{prefix}/{name}"
-        elif sub.get("type") == "object":
+        elif _may_be_object(sub):
             yield from _pii_paths(sub, f"{prefix}/{name}")
+
+
+def _may_be_object(schema: Mapping[str, Any]) -> bool:
+    kind = schema.get("type")
+    return kind == "object" or (isinstance(kind, list) and "object" in kind)
 
 
 @dataclass(frozen=True)
