@@ -14,6 +14,7 @@ PROMISED = {
     "store": ["store.visited", "purchase.completed", "purchase.refunded"],
     "social": ["social.dm_received", "social.dm_sent", "social.mentioned"],
     "web": ["form.submitted", "web.page_viewed"],
+    "account": ["customer.profile_updated", "consent.granted", "consent.withdrawn"],
 }  # fmt: skip
 
 
@@ -42,6 +43,10 @@ def test_pii_fields_are_marked() -> None:
     assert catalog.types["chat.message_received"].pii_pointers(1) == ["/payload/text"]
     assert "/payload/fields" in catalog.types["form.submitted"].pii_pointers(1)
     assert set(catalog.identity_pii_kinds()) == {"email", "phone", "loyalty_id", "social"}
+    profile = catalog.types["customer.profile_updated"].pii_pointers(1)
+    assert {"/payload/name/family_kana", "/payload/address/line1", "/payload/emails"} <= set(
+        profile
+    )
 
 
 def test_purchase_completed_has_two_versions() -> None:
