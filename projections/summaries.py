@@ -223,7 +223,33 @@ def _social_mentioned(p: Payload) -> str:
     return _with_text(line, p)
 
 
+# -- the customer record -----------------------------------------------------------
+
+_PROFILE_FIELDS = {"name": "name", "emails": "email", "phones": "phone", "address": "address",
+                   "birthday": "birthday", "company": "company",
+                   "preferred_language": "language", "attributes": "attributes"}  # fmt: skip
+_CONSENT_CHANNELS = {"email": "email", "sms": "SMS", "phone": "phone", "post": "post",
+                     "line": "LINE", "push": "push notifications", "web": "the web"}  # fmt: skip
+
+
+def _profile_updated(p: Payload) -> str:
+    """Which fields changed, never their values: the line is shown to every role."""
+    fields = [label for name, label in _PROFILE_FIELDS.items() if name in p]
+    return "Profile updated: " + ", ".join(fields) if fields else "Profile updated"
+
+
+def _consent(verb: str) -> Callable[[Payload], str]:
+    def line(p: Payload) -> str:
+        channel = _CONSENT_CHANNELS.get(str(p["channel"]), str(p["channel"]))
+        return f"{verb} {p['purpose']} by {channel}"
+
+    return line
+
+
 _WRITERS: dict[str, Callable[[Payload], str]] = {
+    "customer.profile_updated": _profile_updated,
+    "consent.granted": _consent("Consented to"),
+    "consent.withdrawn": _consent("Withdrew consent to"),
     "call.started": _call_started,
     "call.completed": _call_completed,
     "call.missed": _call_missed,
