@@ -32,7 +32,24 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 
 
 def _optional_path(value: str) -> Path | None:
-    return None if value.lower() == "off" else Path(value)
+    return None if value.lower() == "off" else _absolute(Path(value))
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` against the working directory of the process that read the settings.
+
+    Child processes (the broker JVM runs in its own folder) must not reinterpret a
+    relative path against theirs: that once left a newcomer's broker without its jars.
+    """
+    return Path(os.path.abspath(path.expanduser()))
+
+
+def _absolute_url(url: str) -> str:
+    """File-backed store URLs (``chdb://``, ``sqlite://``) with an absolute path."""
+    for scheme in ("chdb://", "sqlite://"):
+        if url.startswith(scheme) and not url.startswith(scheme + "/") and url != scheme:
+            return scheme + str(_absolute(Path(url[len(scheme) :])))
+    return url
 
 
 def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -53,6 +70,8 @@ class Settings:
 
     Defaults suit the embedded, single-machine mode: a local broker on loopback,
     data under ``./.touchline``. Nothing listens beyond loopback unless asked to.
+    Every path is made absolute when the settings are made, so a child process
+    started in another folder means the same files.
     """
 
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -89,11 +108,19 @@ class Settings:
     dedup_cache_size: int = 200_000
     ingest_instance_id: str = field(default_factory=socket.gethostname)
 
+    def __post_init__(self) -> None:
+        for name in ("data_dir", "cache_dir", "serving_index_path"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _absolute(value))
+        for name in ("clickhouse_url", "identity_store_url"):
+            object.__setattr__(self, name, _absolute_url(getattr(self, name)))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read ``TOUCHLINE_*`` variables; unset or empty ones keep their defaults."""
         env = os.environ if env is None else env
-        data_dir = Path(_str(env, "TOUCHLINE_DATA_DIR", ".touchline"))
+        data_dir = _absolute(Path(_str(env, "TOUCHLINE_DATA_DIR", ".touchline")))
         base = cls()
         return cls(
             kafka_bootstrap=_str(env, "TOUCHLINE_KAFKA_BOOTSTRAP", base.kafka_bootstrap),
@@ -112,12 +139,12 @@ class Settings:
             data_dir=data_dir,
             cache_dir=Path(_str(env, "TOUCHLINE_CACHE_DIR", str(data_dir / "cache"))),
             clickhouse_url=_str(
-                env, "TOUCHLINE_CLICKHOUSE_URL", f"chdb:///{(data_dir / 'clickhouse').resolve()}"
+                env, "TOUCHLINE_CLICKHOUSE_URL", f"chdb://{data_dir / 'clickhouse'}"
             ),
             identity_store_url=_str(
                 env,
                 "TOUCHLINE_IDENTITY_STORE",
-                f"sqlite://{(data_dir / 'identity.sqlite3').resolve()}",
+                f"sqlite://{data_dir / 'identity.sqlite3'}",
             ),
             worker_batch_size=_int(env, "TOUCHLINE_WORKER_BATCH_SIZE", base.worker_batch_size, 1),
             worker_group=_str(env, "TOUCHLINE_WORKER_GROUP", base.worker_group),

@@ -21,6 +21,8 @@ from services.publishing.file_publish import (
 )
 from services.settings import Settings
 
+SPREADSHEETS = frozenset({".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"})
+
 
 def add_publish_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd = sub.add_parser(
@@ -43,6 +45,12 @@ def run_publish(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file.exists():
         print(f"publish: no such file: {args.file}", file=sys.stderr)
         return 2
+    if args.file.suffix.lower() in SPREADSHEETS:
+        print(f"publish: {args.file} is a {args.file.suffix} file; publish sends NDJSON, one event "
+              "envelope per line. Import spreadsheets with `touchline import customers FILE` "
+              "(a customer master) or `touchline import history FILE` (past touchpoints).",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.kafka and not args.tenant:
         print("publish: --kafka needs --tenant", file=sys.stderr)
         return 2
@@ -53,7 +61,11 @@ def run_publish(args: argparse.Namespace, settings: Settings) -> int:
 
 def send_lines(command: str, args: argparse.Namespace, settings: Settings, lines: Iterable[Line],
                total: int, summary: PublishSummary) -> int:  # fmt: skip
-    """Send ``lines`` over HTTP or, with ``args.kafka``, straight to Kafka; report and return the exit code."""
+    """Send ``lines`` over HTTP or, with ``args.kafka``, straight to Kafka; report and return the exit code.
+
+    Any rejected line makes the exit status 1: a script that checks it must not
+    take a half-published file for a published one.
+    """
     batch = getattr(args, "batch", 500)
     with tqdm(total=total, unit="ev", file=sys.stderr, disable=None) as progress:
         try:
@@ -70,4 +82,4 @@ def send_lines(command: str, args: argparse.Namespace, settings: Settings, lines
         except PublishFailed as exc:
             summary.failed = str(exc)
     summary.report(sys.stderr)
-    return 1 if summary.failed else 0
+    return 1 if summary.failed or summary.rejected else 0

@@ -46,6 +46,9 @@ class PublishSummary:
             print(f"  ... and {len(self.rejected) - limit} more", file=out)
         if self.failed:
             print(f"stopped: {self.failed}", file=out)
+        elif self.rejected:
+            print(f"not every line was published: {len(self.rejected)} rejected (exit status 1)",
+                  file=out)  # fmt: skip
 
 
 class PublishFailed(RuntimeError):

@@ -55,9 +55,11 @@ def test_publish_file_over_http_accounts_for_every_line(
     path.write_bytes(b"\n".join(lines) + b"\n")
     since = asyncio.run(end_offsets(kafka_bootstrap))
 
-    done = cli(
-        api.env, "publish", str(path), "--key", api.key(tenant), "--url", api.url, "--batch", "200"
-    )
+    done = cli(api.env, "publish", str(path), "--key", api.key(tenant), "--url", api.url,
+               "--batch", "200", check=False)  # fmt: skip
+
+    assert done.returncode == 1, "a file with rejected lines is not a published file"
+    assert "not every line was published" in done.stderr
 
     valid, dups, invalid = sim.stats["valid"], sim.stats["duplicates"], sim.stats["invalid"]
     assert (
@@ -80,8 +82,23 @@ def test_publish_file_straight_to_kafka(
     events[4]["type"] = "fax.received"
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
     since = asyncio.run(end_offsets(kafka_bootstrap))
-    done = cli(api.env, "publish", str(path), "--kafka", "--tenant", tenant)
+    done = cli(api.env, "publish", str(path), "--kafka", "--tenant", tenant, check=False)
+    assert done.returncode == 1
     assert "accepted 11 (of which 0 duplicates), rejected 1" in done.stderr
     assert "line 5: event 0: /type: unknown event type 'fax.received'" in done.stderr
     written = [orjson.loads(r.value) for r in asyncio.run(read_since(kafka_bootstrap, since))]
     assert len(written) == 11 and {e["tenant"] for e in written} == {tenant}
+
+
+def test_publish_exits_zero_when_every_line_is_accepted_and_names_the_import_for_spreadsheets(
+    kafka_bootstrap: str, api: ApiServer, tmp_path: Path
+) -> None:
+    tenant = random_tenant()
+    path = tmp_path / "events.ndjson"
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in samples.batch(3)))
+    assert cli(api.env, "publish", str(path), "--kafka", "--tenant", tenant).returncode == 0
+    sheet = tmp_path / "customers.csv"
+    sheet.write_text("name,email\nAi,ai@example.com\n")
+    done = cli(api.env, "publish", str(sheet), "--kafka", "--tenant", tenant, check=False)
+    assert done.returncode == 2
+    assert "touchline import customers" in done.stderr and "invalid JSON" not in done.stderr
