@@ -3,6 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VENDOR := services/platform/static/vendor
+SWAGGER_DIST := web/node_modules/swagger-ui-dist
 
 .PHONY: setup postgres chromium up test lint typecheck unit integration bench clean
 
@@ -12,10 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## setup: Python packages in .venv, Kafka's jars from Maven Central, Debian's PostgreSQL and
-## Chromium for tests
-setup: $(STAMP) postgres chromium
+## setup: Python packages in .venv, Kafka's jars from Maven Central, the web assets from npm,
+## Debian's PostgreSQL and Chromium for tests
+setup: $(STAMP) $(VENDOR)/.installed postgres chromium
 	$(BIN)/python -m services.kafka.jars
+
+# The pages' third-party assets, served by the services themselves (no CDN at run time).
+$(VENDOR)/.installed: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --silent
+	mkdir -p $(VENDOR)/swagger-ui
+	cp $(SWAGGER_DIST)/swagger-ui-bundle.js $(SWAGGER_DIST)/swagger-ui.css \
+	   $(SWAGGER_DIST)/favicon-32x32.png $(SWAGGER_DIST)/LICENSE $(VENDOR)/swagger-ui/
+	touch $@
 
 # The identity-store contract tests start a private PostgreSQL cluster from Debian's packages.
 postgres:
@@ -55,4 +65,4 @@ bench: setup
 	$(BIN)/python -m bench.agent_api
 
 clean:
-	rm -rf $(VENV) .touchline .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .touchline .pytest_cache .mypy_cache .ruff_cache web/node_modules $(VENDOR)

@@ -42,6 +42,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from events.contracts.deadletter import dead_letter
 from projections import rows
 from projections.rows import SourceRecord
 from projections.serving_index import ServingIndex, forget_mark
@@ -78,10 +79,8 @@ def tables_for(topic: str, records: Sequence[SourceRecord]) -> dict[str, pa.Tabl
 
 def _dead(rejected: rows.Rejected) -> SourceRecord:
     source = rejected.record
-    body = {"stage": "projector", "reason": rejected.reason, "topic": source.topic,
-            "partition": source.partition, "offset": source.offset,
-            "value": source.value.decode("utf-8", "replace")}  # fmt: skip
-    return source._replace(value=orjson.dumps(body))
+    letter = dead_letter("projector", "unprojectable_record", rejected.reason, source)
+    return source._replace(value=letter.encode())
 
 
 @dataclass(frozen=True)
@@ -118,6 +117,7 @@ class ProjectorStats:
     rows: int = 0
     records: int = 0
     last_flush_at: float = 0.0
+    last_flush_s: float = 0.0  # how long the last flush took to write, commit included
     by_table: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -157,6 +157,7 @@ class Projector:
         self.serving = serving if not self.rename else None
         self.until = dict(until) if until is not None else None
         self.stats = ProjectorStats()
+        self.running = False  # recovered and projecting (what its heartbeat says)
         self.erasures = Erasures()
         #: held while a flush is written; a replay takes it to swap tables between flushes
         self.writing = threading.Lock()
@@ -191,8 +192,10 @@ class Projector:
                 else:
                     intent = parse_intent(meta.metadata)
                     consumer.seek(tp, meta.offset if intent is None else intent[1] + 1)
+            self.running = True
             await self._loop(consumer)
         finally:
+            self.running = False
             self._consumer = None
             await consumer.stop()
 
@@ -350,6 +353,7 @@ class Projector:
     async def _write_held(
         self, flush: Flush, batch: Mapping[TopicPartition, list[SourceRecord]], flush_id: str
     ) -> None:
+        began = time.perf_counter()
         by_topic: dict[str, list[SourceRecord]] = defaultdict(list)
         # touchpoints first: what an agent waits to see; the profile tables follow
         for tp, records in sorted(batch.items(), key=lambda kv: (kv[0].topic != RESOLVED,
@@ -398,6 +402,7 @@ class Projector:
         self.stats.records += sum(map(len, batch.values()))
         self.stats.rows += sum(written.values())
         self.stats.last_flush_at = time.time()
+        self.stats.last_flush_s = time.perf_counter() - began
         for table, n in written.items():
             self.stats.by_table[table] += n
         if self.on_flush is not None:

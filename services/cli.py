@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="info")
     worker.set_defaults(handler=_worker)
 
+    status = sub.add_parser("status", help="each stage's state, lag, rate and last error")
+    status.set_defaults(handler=_status)
+
     up = sub.add_parser("up", help="broker, topics, API and demo traffic in one process tree")
     up.add_argument("--no-demo", action="store_true", help="do not publish simulated traffic")
     up.add_argument("--demo-customers", type=int, default=200)
@@ -73,13 +76,14 @@ def _kafka_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _kafka(args: argparse.Namespace, settings: Settings) -> int:
     from services.kafka.broker import BrokerError, LocalKafkaBroker
-    from services.kafka.topics import ensure_topics
+    from services.kafka.topics import ensure_topics, wait_for_coordinator
 
     broker = LocalKafkaBroker(settings)
     try:
         if args.action == "start":
             status = broker.start()
             created = asyncio.run(ensure_topics(settings))
+            asyncio.run(wait_for_coordinator(settings))
             print(f"kafka: {status.describe()}")
             if created:
                 print(f"kafka: created topics {', '.join(created)}")
@@ -144,6 +148,12 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     run_worker(settings, args.loglevel)
     return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from services.platform.status import run_status
+
+    return run_status(settings)
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:

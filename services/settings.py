@@ -83,6 +83,8 @@ class Settings:
     http_port: int = 8000
     http_workers: int = 1
     query_port: int = 8001
+    #: the first stream worker on a host serves /metrics here; the next ones on the next ports
+    worker_metrics_port: int = 8002
     data_dir: Path = Path(".touchline")
     cache_dir: Path = Path(".touchline/cache")
     clickhouse_url: str = ""
@@ -136,6 +138,9 @@ class Settings:
             http_port=_int(env, "TOUCHLINE_HTTP_PORT", base.http_port, 0),
             http_workers=_int(env, "TOUCHLINE_HTTP_WORKERS", base.http_workers, 1),
             query_port=_int(env, "TOUCHLINE_QUERY_PORT", base.query_port, 0),
+            worker_metrics_port=_int(
+                env, "TOUCHLINE_WORKER_METRICS_PORT", base.worker_metrics_port, 0
+            ),
             data_dir=data_dir,
             cache_dir=Path(_str(env, "TOUCHLINE_CACHE_DIR", str(data_dir / "cache"))),
             clickhouse_url=_str(

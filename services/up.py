@@ -1,6 +1,7 @@
 """``touchline up``: the whole embedded system in one process tree, with demo traffic.
 
-The broker runs as a child JVM; the API and the demo publisher share this
+The broker runs as a child JVM; the worker and the projector are supervised
+children (restarted when they exit); the API and the demo publisher share this
 process's event loop. Ctrl-C stops all of it, including a broker that ``up``
 started (a broker that was already running is left alone).
 """
@@ -9,21 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import signal
-import subprocess
+import socket
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
 import uvicorn
+from aiokafka.errors import KafkaError
 
+from events.contracts.heartbeat import Heartbeat
 from services.auth.sqlite import SqliteKeyStore
 from services.ingest.app import create_app
-from services.kafka.broker import LocalKafkaBroker
-from services.kafka.topics import ensure_topics
+from services.kafka.broker import BrokerError, LocalKafkaBroker
+from services.kafka.topics import TopicError, ensure_topics, wait_for_coordinator
+from services.platform.heartbeats import INTERVAL_S, instance_id, now_ms, publish_once
+from services.platform.supervisor import Child, GaveUp, Supervisor, touchline_child
 from services.publishing.file_publish import Line, PublishFailed, PublishSummary, publish_http
 from services.settings import Settings
 from services.simulator.journeys import Journeys
@@ -34,51 +41,78 @@ DEMO_TENANT = "demo"
 
 
 def run_up(settings: Settings, demo: bool, customers: int, rate: float) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("aiokafka", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logging()
+    busy = busy_ports(settings)
+    if busy:
+        print(f"touchline up: {busy}", file=sys.stderr)
+        return 1
     broker = LocalKafkaBroker(settings)
     already_running = broker.status().listening
-    status = broker.start()
-    log.info("kafka: %s", status.describe())
-    asyncio.run(ensure_topics(settings))
-    children = [_start_child(settings, "worker", "--loglevel", "warning"),
-                _start_child(settings, "projector")]  # fmt: skip
     try:
-        asyncio.run(_run(settings, demo, customers, rate))
+        status = broker.start()
+        log.info("kafka: %s", status.describe())
+        asyncio.run(_prepare_broker(settings))
+    except (BrokerError, KafkaError, TopicError, OSError) as exc:
+        print(f"touchline up: kafka: {exc}", file=sys.stderr)
+        return 1
+    supervisor = Supervisor(
+        [touchline_child("worker", settings.data_dir, "--loglevel", "warning"),
+         touchline_child("projector", settings.data_dir)],
+        exited=functools.partial(_say_exited, settings),
+    )  # fmt: skip
+    supervisor.start_all()
+    try:
+        asyncio.run(_run(settings, supervisor, demo, customers, rate))
+        return 0
+    except GaveUp as exc:
+        log.error("%s", exc)
+        return 1
     finally:
-        for name, child in children:
-            log.info("stopping the %s", name)
-            child.terminate()
-        for _, child in children:
-            try:
-                child.wait(60)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop_all()
         if not already_running:
             log.info("stopping the broker this command started")
             broker.stop()
-    return 0
 
 
-def _start_child(
-    settings: Settings, command: str, *args: str
-) -> tuple[str, subprocess.Popen[bytes]]:
-    """The stream worker and the projector run in their own processes: faust wants its own
-    event loop and signals, and the projector owns the embedded chDB directory."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = settings.data_dir / f"{command}.log"
-    with log_path.open("ab") as out:
-        cmd = [sys.executable, "-m", "services.cli", command, *args]
-        child = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    log.info("%s started (pid %d), log at %s", command, child.pid, log_path)
-    return command, child
+def quiet_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("aiokafka", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-async def _run(settings: Settings, demo: bool, customers: int, rate: float) -> None:
+def busy_ports(settings: Settings) -> str | None:
+    """Which port ``up`` needs is taken, said so the user can act (None when all are free)."""
+    wanted = [("TOUCHLINE_HTTP_PORT", settings.http_port, "the ingest API"),
+              ("TOUCHLINE_QUERY_PORT", settings.query_port, "the agent page")]  # fmt: skip
+    for variable, port, what in wanted:
+        with socket.socket() as probe:
+            try:
+                probe.bind((settings.http_host, port))
+            except OSError:
+                return (f"port {port} for {what} is in use on {settings.http_host}; stop what holds "
+                        f"it, or choose another with {variable}")  # fmt: skip
+    return None
+
+
+async def _prepare_broker(settings: Settings) -> None:
     created = await ensure_topics(settings)
     if created:
         log.info("created topics: %s", ", ".join(created))
+    await wait_for_coordinator(settings)
+
+
+async def _say_exited(settings: Settings, child: Child, pid: int, how: str) -> None:
+    """The dead child's last heartbeat, written for it: its stage shows down at once."""
+    started = int((time.time() - (time.monotonic() - child.started_at)) * 1000)
+    beat = Heartbeat(stage=child.name, instance=instance_id(pid), state="exited", at_ms=now_ms(),
+                     started_at_ms=started, interval_s=INTERVAL_S,
+                     detail={"exit": how, "restarts": child.restarts})  # fmt: skip
+    await publish_once(settings.kafka_bootstrap, beat)
+
+
+async def _run(
+    settings: Settings, supervisor: Supervisor, demo: bool, customers: int, rate: float
+) -> None:
     server = _QuietServer(
         uvicorn.Config(
             create_app(settings),
@@ -93,26 +127,33 @@ async def _run(settings: Settings, demo: bool, customers: int, rate: float) -> N
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     serving = asyncio.create_task(server.serve())
+    watching = asyncio.create_task(supervisor.watch())
     url = f"http://{settings.http_host}:{settings.http_port}"
     tasks = [serving]
     page = f"http://{settings.http_host}:{settings.query_port}/"
     await _wait_healthy(url)
-    await _wait_healthy(page.rstrip("/"), within_s=60.0)  # the projection service's agent page
+    await _wait_healthy(page.rstrip("/"), within_s=90.0)  # the projection service's agent page
     if demo:
         keys = SqliteKeyStore(settings.keys_db_path)
         key = keys.create(DEMO_TENANT, "publisher")
         page += "?token=" + keys.create(DEMO_TENANT, "supervisor")
-        _banner(url, key, page)
+        _banner(url, key, page, settings)
         tasks.append(asyncio.create_task(_demo_traffic(url, key, customers, rate)))
     else:
-        _banner(url, None, page)
-    await stop.wait()
-    for task in tasks[1:]:
+        _banner(url, None, page, settings)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({stopping, watching}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (*tasks[1:], stopping):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
     server.should_exit = True
     await serving
+    if watching.done():
+        watching.result()  # GaveUp: the caller says why and exits 1
+    watching.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watching
 
 
 class _QuietServer(uvicorn.Server):
@@ -123,9 +164,12 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _banner(url: str, key: str | None, page: str) -> None:
+def _banner(url: str, key: str | None, page: str, settings: Settings) -> None:
+    host = settings.http_host
     lines = [f"Touchline is up: API {url}  (OpenAPI: {url}/docs, health: {url}/healthz)",
-             f"agent page: {page}"]  # fmt: skip
+             f"agent page: {page}",
+             f"metrics: {url}/metrics, http://{host}:{settings.query_port}/metrics, "
+             f"http://{host}:{settings.worker_metrics_port}/metrics; `touchline status` for a summary"]  # fmt: skip
     if key:
         lines.append(f"demo publisher key for tenant '{DEMO_TENANT}': {key}")
     lines.append("Ctrl-C stops everything.")

@@ -104,7 +104,8 @@ def start_api(
 
 def base_env(bootstrap: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOUCHLINE_")}
-    env.update({"TOUCHLINE_KAFKA_BOOTSTRAP": bootstrap, "TOUCHLINE_CACHE_DIR": str(JAR_CACHE)})
+    env.update({"TOUCHLINE_KAFKA_BOOTSTRAP": bootstrap, "TOUCHLINE_CACHE_DIR": str(JAR_CACHE),
+                "TOUCHLINE_WORKER_METRICS_PORT": "0"})  # fmt: skip
     env.update(extra)
     return env
 

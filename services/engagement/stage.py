@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from events.contracts.deadletter import dead_letter
 from events.identities import identity_digest
 from services.engagement.model import Fact
 from services.engagement.state import (
@@ -70,7 +71,9 @@ class EngagementStage:
                 key = f"{body['tenant']}|{body['customer_id']}"
                 fact = None if "control" in body else fact_of(body)
             except Exception as exc:  # a record this stage cannot read: keep it, with the reason
-                dead.append(_dead(value, f"unreadable resolved touchpoint: {exc!r}"))
+                dead.append(
+                    _dead(value, "unreadable_resolved", f"unreadable resolved touchpoint: {exc!r}")
+                )
                 continue
             state = touched.get(key) or self.table.get(key) or new_state()
             touched[key], carriers[key] = state, carrier
@@ -118,7 +121,7 @@ class EngagementStage:
         elif control == "erased":
             state.update(new_state(), erased=True)
         elif state["erased"]:
-            dead.append(_dead(orjson.dumps(body), "customer erased"))
+            dead.append(_dead(orjson.dumps(body), "customer_erased", "customer erased"))
         elif fact is not None and (moved_to := moved_away(state, fact)) is not None:
             forward.append(_to(body["tenant"], moved_to, body))  # resolved before the unmerge
         elif fact is not None:
@@ -137,13 +140,9 @@ class EngagementStage:
         return records
 
 
-def _dead(value: bytes, reason: str) -> Record:
-    body = {
-        "stage": "engagement",
-        "reason": reason,
-        "value": bytes(value).decode("utf-8", "replace"),
-    }
-    return Record(b"", orjson.dumps(body))
+def _dead(value: bytes, code: str, reason: str) -> Record:
+    letter = dead_letter("engagement", code, reason, topic=RESOLVED, value=value)
+    return Record(letter.key, letter.encode())
 
 
 def _to(tenant: str, customer_id: str, body: dict[str, Any]) -> Record:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from events.contracts.deadletter import dead_letter
 from events.touchpoint import decode_touchpoint
 from services.identity.commands import Command, CommandRejected, decode_command, encode_command
 from services.identity.relay import CustomerEventRelay
@@ -63,48 +64,48 @@ class IdentityStage:
         for message in messages:
             by_partition[message.partition].append(message)
         for partition, batch in sorted(by_partition.items()):
-            items: list[tuple[int, Command]] = []
+            items: list[tuple[Any, Command]] = []
             dead: list[Record] = []
             for m in batch:
                 try:
-                    items.append((m.offset, decode_command(m.value)))
+                    items.append((m, decode_command(m.value)))
                 except CommandRejected as exc:
-                    dead.append(_dead(m, str(exc), IDENTITY_COMMANDS))
-            outcomes = (
-                self.resolver.apply_commands(f"{IDENTITY_COMMANDS}-{partition}", items)
-                if items
-                else []
-            )
-            for (offset, command), outcome in zip(items, outcomes, strict=True):
+                    dead.append(_dead(m, "unreadable_command", str(exc), IDENTITY_COMMANDS))
+            stream = f"{IDENTITY_COMMANDS}-{partition}"
+            offsets = [(m.offset, command) for m, command in items]
+            outcomes = self.resolver.apply_commands(stream, offsets) if items else []
+            for (m, command), outcome in zip(items, outcomes, strict=True):
                 if outcome.applied:
                     log.info("identity command %s: %s", command.command_id, outcome.detail)
                 elif outcome.detail != "already applied":
-                    dead.append(_dead_command(command, offset, partition, outcome.detail))
+                    dead.append(_dead_command(m, command, outcome.detail))
             await self.out.write(DEADLETTER, dead)
         await self.relay.relay()
 
     def _resolve_partitions(
         self, partitions: list[tuple[int, list[Any]]], resolved: list[Record], dead: list[Record]
     ) -> None:
-        decoded: list[tuple[int, list[tuple[int, dict[str, Any]]]]] = []
+        decoded: list[tuple[int, list[tuple[Any, dict[str, Any]]]]] = []
         for partition, messages in partitions:
-            envelopes: list[tuple[int, dict[str, Any]]] = []
+            envelopes: list[tuple[Any, dict[str, Any]]] = []
             for m in messages:
                 try:
-                    envelopes.append((m.offset, decode_touchpoint(m.value).as_dict()))
+                    envelopes.append((m, decode_touchpoint(m.value).as_dict()))
                 except Exception as exc:  # a record ingest did not write; keep it with the reason
-                    dead.append(_dead(m, f"undecodable touchpoint: {exc!r}"))
+                    dead.append(
+                        _dead(m, "undecodable_touchpoint", f"undecodable touchpoint: {exc!r}")
+                    )
             if envelopes:
                 decoded.append((partition, envelopes))
-        streams = [(f"{TOUCHPOINTS}-{partition}", [(offset, _sighting(e)) for offset, e in envelopes])
+        streams = [(f"{TOUCHPOINTS}-{partition}", [(m.offset, _sighting(e)) for m, e in envelopes])
                    for partition, envelopes in decoded]  # fmt: skip
         answers = self.resolver.resolve_streams(streams) if streams else []
         for (partition, envelopes), resolutions in zip(decoded, answers, strict=True):
-            for (offset, envelope), resolution in zip(envelopes, resolutions, strict=True):
+            for (m, envelope), resolution in zip(envelopes, resolutions, strict=True):
                 if resolution.customer_id is None:
-                    dead.append(_dead_envelope(envelope, offset, partition, resolution))
+                    dead.append(_dead_envelope(m, envelope, resolution))
                 else:
-                    resolved.append(_resolved(envelope, resolution, partition, offset))
+                    resolved.append(_resolved(envelope, resolution, partition, m.offset))
 
 
 def _sighting(envelope: dict[str, Any]) -> Sighting:
@@ -132,23 +133,21 @@ def _resolved(
     return Record(key, orjson.dumps(body), (("type", envelope["type"].encode()),))
 
 
-def _dead_command(command: Command, offset: int, partition: int, reason: str) -> Record:
-    body = {"stage": "identity", "reason": f"identity command not applied: {reason}",
-            "topic": IDENTITY_COMMANDS, "partition": partition, "offset": offset,
-            "command": orjson.loads(encode_command(command).value)}  # fmt: skip
-    return Record(command.tenant.encode(), orjson.dumps(body))
+def _dead_command(message: Any, command: Command, reason: str) -> Record:
+    body = orjson.loads(encode_command(command).value)
+    letter = dead_letter("identity", "command_not_applied", f"identity command not applied: {reason}",
+                         message, topic=IDENTITY_COMMANDS, key=command.tenant.encode(), command=body)  # fmt: skip
+    return Record(letter.key, letter.encode())
 
 
-def _dead(message: Any, reason: str, topic: str = TOUCHPOINTS) -> Record:
-    body = {"stage": "identity", "reason": reason, "topic": topic,
-            "partition": message.partition, "offset": message.offset,
-            "value": bytes(message.value).decode("utf-8", "replace")}  # fmt: skip
-    return Record(bytes(message.key or b""), orjson.dumps(body))
+def _dead(message: Any, code: str, reason: str, topic: str = TOUCHPOINTS) -> Record:
+    letter = dead_letter("identity", code, reason, message, topic=topic)
+    return Record(letter.key, letter.encode())
 
 
-def _dead_envelope(
-    envelope: dict[str, Any], offset: int, partition: int, resolution: Resolution
-) -> Record:
-    body = {"stage": "identity", "reason": "no usable identifier: " + ", ".join(resolution.flags),
-            "topic": TOUCHPOINTS, "partition": partition, "offset": offset, "event": envelope}  # fmt: skip
-    return Record(f"{envelope['tenant']}|{envelope['event_id']}".encode(), orjson.dumps(body))
+def _dead_envelope(message: Any, envelope: dict[str, Any], resolution: Resolution) -> Record:
+    letter = dead_letter("identity", "no_usable_identifier",
+                         "no usable identifier: " + ", ".join(resolution.flags), message,
+                         topic=TOUCHPOINTS, key=f"{envelope['tenant']}|{envelope['event_id']}".encode(),
+                         event=envelope)  # fmt: skip
+    return Record(letter.key, letter.encode())

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.responses import Response
 
 from events.catalog import load_catalog
@@ -25,9 +28,12 @@ from services.ingest.http import authenticate, decode_events, read_limited
 from services.ingest.openapi import EVENTS_REQUEST, EVENTS_RESPONSES
 from services.ingest.recent_ids import RecentIds
 from services.ingest.service import IngestService
-from services.ingest.worker_slot import claim_worker_slot
 from services.kafka.event_log import EventLog, KafkaEventLog
 from services.kafka.topics import TOUCHPOINTS
+from services.platform.docs import add_offline_docs
+from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, LastError, Vitals
+from services.platform.metrics import IngestMetrics, RequestTimer, exposition
+from services.platform.slots import claim_worker_slot
 from services.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,9 @@ class IngestDeps:
     keys: KeyStore
     log: EventLog
     service: IngestService
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    metrics: IngestMetrics | None = None
+    health: HealthView | None = None  # the processing stages, as their heartbeats tell
 
 
 def build_deps(settings: Settings) -> IngestDeps:
@@ -52,8 +61,13 @@ def build_deps(settings: Settings) -> IngestDeps:
         ack_timeout_ms=settings.kafka_ack_timeout_ms,
     )
     intake = EventIntake(settings.default_phone_region)
-    service = IngestService(intake, event_log, RecentIds(settings.dedup_cache_size))
-    return IngestDeps(settings, SqliteKeyStore(settings.keys_db_path), event_log, service)
+    registry = CollectorRegistry()
+    metrics = IngestMetrics(registry)
+    service = IngestService(
+        intake, event_log, RecentIds(settings.dedup_cache_size), metrics=metrics
+    )
+    return IngestDeps(settings, SqliteKeyStore(settings.keys_db_path), event_log, service,
+                      registry, metrics, HealthView(settings.kafka_bootstrap))  # fmt: skip
 
 
 def app_from_env() -> FastAPI:
@@ -67,9 +81,16 @@ def create_app(settings: Settings, deps: IngestDeps | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await deps.log.start()
+        beating = _heartbeat(deps)
+        if deps.health is not None:
+            deps.health.start()
         try:
             yield
         finally:
+            if deps.health is not None:
+                await deps.health.stop()
+            if beating is not None:
+                await beating.stop()
             await deps.log.stop()
 
     app = FastAPI(
@@ -77,10 +98,39 @@ def create_app(settings: Settings, deps: IngestDeps | None = None) -> FastAPI:
         version="1",
         description="Append customer touchpoints to the Touchline event log.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    add_offline_docs(app, "Touchline ingest")
     app.state.deps = deps
     _add_routes(app, deps)
+    if deps.metrics is not None:
+        app.add_middleware(RequestTimer, metrics=deps.metrics)
     return app
+
+
+def _heartbeat(deps: IngestDeps) -> Beating | None:
+    """Ingest beats too, so `touchline status` shows every instance and its rate."""
+    if deps.metrics is None:  # a test's hand-built deps: nothing to report
+        return None
+    errors = LastError()
+    logging.getLogger().addHandler(errors)
+
+    async def vitals() -> Vitals:
+        return Vitals(processed=deps.service.accepted)
+
+    sender = HeartbeatSender(deps.settings.kafka_bootstrap, "ingest", vitals, errors)
+    sender.running()
+    return Beating(sender)
+
+
+def _metrics_text(deps: IngestDeps) -> tuple[bytes, str]:
+    """This process's metrics, or every worker's when uvicorn runs several (multiprocess mode)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return exposition(registry)
+    return exposition(deps.registry)
 
 
 def _add_routes(app: FastAPI, deps: IngestDeps) -> None:
@@ -100,14 +150,27 @@ def _add_routes(app: FastAPI, deps: IngestDeps) -> None:
             events = decode_events(body, limits.max_batch_events)
             accepted = await deps.service.ingest(key, events)
         except IngestError as err:
+            if deps.metrics is not None and err.status in (400, 401, 413):
+                deps.metrics.requests_rejected.labels(str(err.status), err.code).inc()
             return err.response()
         return json_response(accepted.as_dict(), 202)
 
-    @app.get("/healthz", summary="Whether the service can reach Kafka")
+    @app.get("/healthz", summary="Whether the service can reach Kafka, and the stages behind it")
     async def healthz() -> Response:
-        if await deps.log.reachable():
-            return json_response({"status": "ok", "kafka": "reachable"}, 200)
-        return json_response({"status": "unavailable", "kafka": "unreachable"}, 503)
+        """503 only when Kafka is unreachable: with the stages down, events are still kept."""
+        stages = deps.health.stages() if deps.health is not None else {}
+        body: dict[str, Any] = {"stages": {n: h.as_dict() for n, h in stages.items()}}
+        if not await deps.log.reachable():
+            return json_response({"status": "unavailable", "kafka": "unreachable", **body}, 503)
+        ok = all(h.state == "up" for h in stages.values())
+        return json_response(
+            {"status": "ok" if ok else "degraded", "kafka": "reachable", **body}, 200
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        text, content_type = _metrics_text(deps)
+        return Response(text, media_type=content_type)
 
     @app.get("/v1/event-types", summary="The event types and schema versions accepted")
     async def event_types() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from services.ingest.errors import IngestError
 from services.ingest.recent_ids import RecentIds
 from services.kafka.event_log import EventLog, LogUnavailable
 from services.kafka.records import record_of
+from services.platform.metrics import IngestMetrics
 
 RETRY_AFTER_S = 5
 
@@ -41,14 +42,46 @@ class IngestService:
         log: EventLog,
         recent: RecentIds,
         clock: Callable[[], datetime] = now_utc,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self.intake = intake
         self.log = log
         self.recent = recent
         self.clock = clock
+        self.metrics = metrics
+        self.accepted = 0  # new events appended since start (the heartbeat's count)
 
     async def ingest(self, key: ApiKey, events: list[object]) -> Accepted:
         """Append every event or none; raise ``IngestError`` naming each refused event."""
+        try:
+            accepted, fresh = await self._ingest(key, events)
+        except IngestError as refused:
+            self._count_refused(refused, events)
+            raise
+        self.accepted += len(fresh)
+        if self.metrics is not None:
+            for event in fresh:
+                self.metrics.accepted.labels(event.type).inc()
+            self.metrics.duplicates.inc(len(accepted.duplicates))
+        return accepted
+
+    def _count_refused(self, refused: IngestError, events: list[object]) -> None:
+        if self.metrics is None:
+            return
+        named = {e.get("index") for e in refused.errors}
+        reason = {422: "invalid", 403: "forbidden", 503: "unavailable"}.get(refused.status)
+        for index, event in enumerate(events):
+            why = reason if index in named or not named else "batch_refused"
+            self.metrics.rejected.labels(why or "refused", self._type_label(event)).inc()
+
+    def _type_label(self, event: object) -> str:
+        """A catalogued type, or ``unknown``: a label must not take whatever a client sends."""
+        name = event.get("type") if isinstance(event, dict) else None
+        return name if isinstance(name, str) and name in self.intake.catalog.types else "unknown"
+
+    async def _ingest(
+        self, key: ApiKey, events: list[object]
+    ) -> tuple[Accepted, list[PreparedEvent]]:
         _authorize(key, events)
         prepared = self._prepare(key, events)
         fresh, duplicates = self._split_duplicates(prepared)
@@ -62,7 +95,7 @@ class IngestService:
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             ) from None
         self.recent.add_all([(e.tenant, e.event_id) for e in fresh])
-        return Accepted([e.event_id for e in prepared], duplicates)
+        return Accepted([e.event_id for e in prepared], duplicates), fresh
 
     def _prepare(self, key: ApiKey, events: list[object]) -> list[PreparedEvent]:
         results = self.intake.prepare_batch(events, key.tenant, self.clock())

@@ -233,16 +233,41 @@ class LocalKafkaBroker:
             if current.listening:
                 return current
             if not current.managed:
-                tail = (
-                    self.log_file.read_text(errors="replace")[-3000:]
-                    if self.log_file.exists()
-                    else ""
-                )
-                raise BrokerError(f"the broker exited during start-up; its log ends with:\n{tail}")
+                raise BrokerError(f"the broker exited during start-up: {self.failure()}")
             time.sleep(0.2)
         raise BrokerError(
-            f"the broker did not listen at {self.settings.kafka_bootstrap} in {timeout}s"
+            f"the broker did not listen at {self.settings.kafka_bootstrap} in {timeout}s "
+            f"(its log: {self.dir / 'server.log'})"
         )
+
+    def failure(self) -> str:
+        """Why the broker stopped, in one line: its last error in ``server.log``, else its output.
+
+        The JVM's own output (``broker.out``) is usually empty: log4j writes the
+        cause (a port in use, a locked or unformatted log dir) to ``server.log``.
+        """
+        for name in ("server.log", "broker.out"):
+            cause = _last_error(self.dir / name)
+            if cause:
+                return f"{cause} (see {self.dir / name})"
+        return f"no error was logged (see {self.dir / 'server.log'} and {self.log_file})"
+
+
+def _last_error(path: Path) -> str | None:
+    """The newest ERROR or FATAL line of a log (with the exception it names), shortened."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()[-400:]
+    except FileNotFoundError:
+        return None
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if " ERROR " in line or " FATAL " in line or line.startswith(("Error:", "Exception")):
+            cause = line.split("] ", 1)[-1]
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            if following and not following.startswith(("[", "\t")):
+                cause += f": {following.strip()}"
+            return cause[:400]
+    return None
 
 
 def _alive(pid: int) -> bool:

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -65,16 +66,32 @@ class _Lane:
         self.transactional_id = transactional_id
         self.ack_timeout = ack_timeout
         self.producer: AIOKafkaProducer | None = None
+        self._guard = asyncio.Lock()
 
     async def transaction(self, topic: str, records: list[Record]) -> None:
         producer = await self.ensure_producer()
-        await producer.begin_transaction()
-        sends = await send_batched(producer, topic, records)
-        await producer.commit_transaction()
+        sends: list[asyncio.Future[Any]] = []
+        try:
+            await producer.begin_transaction()
+            sends = await send_batched(producer, topic, records)
+            await producer.commit_transaction()
+        except BaseException:
+            for sent in sends:  # the caller reports the failure once; the sends say it again
+                _retrieve_later(sent)
+            raise
         for sent in sends:
             sent.result()  # commit succeeded, so every send did; surface anything odd
 
     async def ensure_producer(self) -> AIOKafkaProducer:
+        """The lane's producer, started once even when a health check and a commit ask together.
+
+        Two producers made at once with one transactional id fence each other
+        (``ProducerFenced`` on the demo's first batches) and leave one unclosed.
+        """
+        async with self._guard:
+            return await self._ensure_producer()
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
         if self.producer is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap,
@@ -95,7 +112,8 @@ class _Lane:
         return self.producer
 
     async def drop_producer(self, graceful: bool = True) -> None:
-        producer, self.producer = self.producer, None
+        async with self._guard:
+            producer, self.producer = self.producer, None
         if producer is None:
             return
         if graceful:
@@ -237,6 +255,16 @@ async def _kill(producer: AIOKafkaProducer) -> None:
             await producer._sender.close()
     with contextlib.suppress(Exception):
         await producer.client.close()
+
+
+def _retrieve_later(future: asyncio.Future[Any]) -> None:
+    """Mark a send's outcome as seen, so asyncio does not log it as never retrieved."""
+
+    def seen(done: asyncio.Future[Any]) -> None:
+        if not done.cancelled():
+            done.exception()
+
+    future.add_done_callback(seen)
 
 
 def _fail(waiting: _Waiting, exc: Exception) -> None:

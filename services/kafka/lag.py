@@ -1,6 +1,8 @@
-"""How far a consumer group is behind: for health checks, tests and benchmarks."""
+"""How far a consumer group is behind: for health checks, heartbeats, tests and benchmarks."""
 
 from __future__ import annotations
+
+import contextlib
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -11,20 +13,12 @@ NOT_YET = 2**62  # the group has no coordinator or offsets yet: as far behind as
 
 async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     """Committed records in ``topics`` the group has not committed yet (read_committed ends)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    probe = LagProbe(bootstrap, group, topics)
     try:
-        committed = await admin.list_consumer_group_offsets(group)
-    except KafkaError:
-        return NOT_YET
+        found = await probe.by_partition()
     finally:
-        await admin.close()
-    ends = await end_offsets(bootstrap, topics)
-    lag = 0
-    for tp, end in ends.items():
-        done = committed.get(tp)
-        lag += end - (done.offset if done is not None and done.offset >= 0 else 0)
-    return lag
+        await probe.stop()
+    return NOT_YET if found is None else sum(found.values())
 
 
 async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
@@ -32,11 +26,75 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition,
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in await consumer._client._wait_on_metadata(topic)
-        ]
-        return dict(await consumer.end_offsets(partitions))
+        return await _ends(consumer, topics)
     finally:
         await consumer.stop()
+
+
+async def _ends(consumer: AIOKafkaConsumer, topics: list[str]) -> dict[TopicPartition, int]:
+    partitions = [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in await consumer._client._wait_on_metadata(topic)
+    ]
+    return dict(await consumer.end_offsets(partitions))
+
+
+class LagProbe:
+    """A group's lag per partition, with its clients kept open between readings.
+
+    A stage asks every few seconds (for its heartbeat and its lag gauges);
+    connecting an admin client and a consumer each time would cost more than
+    the reading.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
+        self.bootstrap, self.group, self.topics = bootstrap, group, topics
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def by_partition(self) -> dict[TopicPartition, int] | None:
+        """Records behind per partition; None while the group has no coordinator or offsets."""
+        try:
+            admin, consumer = await self._clients()
+            committed = await admin.list_consumer_group_offsets(self.group)
+            ends = await _ends(consumer, self.topics)
+        except (KafkaError, OSError):
+            await self.stop()  # reconnect on the next reading
+            return None
+        lag = {}
+        for tp, end in ends.items():
+            done = committed.get(tp)
+            lag[tp] = max(end - (done.offset if done is not None and done.offset >= 0 else 0), 0)
+        return lag
+
+    async def by_topic(self) -> dict[str, int] | None:
+        found = await self.by_partition()
+        if found is None:
+            return None
+        totals: dict[str, int] = {}
+        for tp, lag in found.items():
+            totals[tp.topic] = totals.get(tp.topic, 0) + lag
+        return totals
+
+    async def stop(self) -> None:
+        admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
+        if admin is not None:
+            with contextlib.suppress(KafkaError, OSError, RuntimeError):
+                await admin.close()
+        if consumer is not None:
+            with contextlib.suppress(KafkaError, OSError, RuntimeError):
+                await consumer.stop()
+
+    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await admin.start()
+            self._admin = admin
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, isolation_level="read_committed"
+            )
+            await consumer.start()
+            self._consumer = consumer
+        return self._admin, self._consumer

@@ -6,9 +6,12 @@ projection may be replayed from. Partition counts leave room to scale consumers.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from services.settings import Settings
 
@@ -18,9 +21,11 @@ RESOLVED = "touchpoints.resolved"
 CUSTOMERS = "customers"
 SCORES = "scores"
 IDENTITY_COMMANDS = "identity.commands"
+HEARTBEATS = "touchline.heartbeats"  # stages say they are alive (for /healthz and `status`)
 
 _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 _COMPACTED = {"cleanup.policy": "compact"}
+_A_DAY = {"retention.ms": str(86_400_000), "cleanup.policy": "delete"}
 ENGAGEMENT_TABLE = "customer_state"  # the worker's faust table of per-customer engagement state
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -46,6 +51,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(CUSTOMERS, n),
         TopicSpec(SCORES, n),
         TopicSpec(IDENTITY_COMMANDS, 3),  # few and rare: unmerges and erasures
+        TopicSpec(HEARTBEATS, 1, dict(_A_DAY)),  # one partition: a reader sees every stage
         # faust declares its table's changelog itself, but only as the worker starts;
         # a consumer that fetched metadata first saw the topic with 0 partitions
         # until the next metadata refresh (5 min), and every engagement batch failed
@@ -79,6 +85,30 @@ async def ensure_topics(settings: Settings) -> list[str]:
         return [s.name for s in missing]
     finally:
         await admin.close()
+
+
+async def wait_for_coordinator(settings: Settings, timeout_s: float = 60.0) -> None:
+    """Return once the broker can coordinate consumer groups.
+
+    A broker that has just started creates its offsets topic on the first
+    group request; until then every consumer logs GroupCoordinatorNotAvailable
+    as an error. Starting the worker and projector after this keeps a normal
+    start's logs clean.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+        try:
+            await admin.start()
+            await admin.list_consumer_group_offsets(settings.worker_group)
+            return
+        except KafkaError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+        finally:
+            with contextlib.suppress(KafkaError, RuntimeError):
+                await admin.close()
 
 
 def _topic_errors(response: object) -> list[tuple[str, int, str]]:

@@ -26,6 +26,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
 
 from events.catalog import CHANNELS, Catalog, load_catalog
 from events.identities import IdentityError, normalize_email, normalize_phone
@@ -34,6 +35,9 @@ from projections import reads
 from projections.serving_index import Fact, ServingIndex
 from projections.store import ProjectionStore, ProjectionStoreError
 from services.auth.keys import ApiKey, KeyStore
+from services.platform.docs import add_offline_docs
+from services.platform.heartbeats import HealthView
+from services.platform.metrics import exposition
 from services.query.audit import AuditLog
 from services.query.cache import Head, HeadPage, ReadCache, page_from_head
 from services.query.changes import ChangeFeed
@@ -72,6 +76,8 @@ class QueryDeps:
     index: ServingIndex | None = None  # used for resolutions and timelines while it is ready
     #: the in-process projector's freshness (None until it has one): no store read for it
     freshness_of: Callable[[], dict[str, Any] | None] | None = None
+    health: HealthView | None = None  # the processing stages, as their heartbeats tell
+    registry: CollectorRegistry | None = None  # what /metrics shows
     _freshness: tuple[float, dict[str, Any]] = (0.0, {})
     _refreshing: asyncio.Task[dict[str, Any]] | None = None
     _maskers: dict[str, Masker] = field(default_factory=dict)
@@ -149,8 +155,9 @@ class QueryDeps:
 
 
 def create_query_app(deps: QueryDeps) -> FastAPI:
-    app = FastAPI(title="Touchline agent API", version="1",
+    app = FastAPI(title="Touchline agent API", version="1", docs_url=None, redoc_url=None,
                   description="Find a customer and read one cross-channel timeline, live.")  # fmt: skip
+    add_offline_docs(app, "Touchline agent")
 
     @app.exception_handler(QueryError)
     async def query_error(request: Request, exc: QueryError) -> JSONResponse:
@@ -165,7 +172,11 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
         cache = deps.cache
-        return {"status": "ok", "freshness": await deps.freshness(),
+        stages = deps.health.stages() if deps.health is not None else {}
+        ok = all(h.state == "up" for h in stages.values())
+        return {"status": "ok" if ok else "degraded",
+                "stages": {name: h.as_dict() for name, h in stages.items()},
+                "freshness": await deps.freshness(),
                 "cache": {"kept": len(cache), "hits": cache.hits, "misses": cache.misses},
                 "streams_waiting_on": len(deps.changes),
                 "serving_index": deps.index.status() if deps.index else {"state": "off"}}  # fmt: skip
@@ -243,6 +254,11 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         return StreamingResponse(_events(deps, request, key, survivor, masker),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        text, content_type = exposition(deps.registry or CollectorRegistry())
+        return Response(text, media_type=content_type)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -18,12 +18,17 @@ from collections.abc import Iterator
 
 import uvicorn
 import uvloop
+from prometheus_client import CollectorRegistry
 
 from projections.migrations import apply_migrations
-from projections.projector import Projector
+from projections.projector import SOURCES, Flush, Projector
 from projections.serving_index import IndexMirror, ServingIndex
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
 from services.auth.sqlite import SqliteKeyStore
+from services.kafka.lag import LagProbe
+from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, LastError, Vitals
+from services.platform.metrics import ProjectorMetrics, RequestTimer
+from services.platform.readside_metrics import ReadSideCollector
 from services.query.admin import Replays, admin_router
 from services.query.app import QueryDeps, create_query_app
 from services.query.audit import AuditLog
@@ -61,14 +66,21 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     loop = asyncio.get_running_loop()
     index = (ServingIndex(settings.serving_index_path, resident=settings.serving_index_resident)
              if settings.serving_index_path else None)  # fmt: skip
+    registry = CollectorRegistry()
+    metrics = ProjectorMetrics(registry)
     projector = Projector(store, settings.kafka_bootstrap, settings.projector_group,
                           settings.projector_flush_rows, settings.projector_flush_ms / 1000,
-                          on_change=written, serving=index)  # fmt: skip
+                          on_change=written, serving=index,
+                          on_flush=lambda flush, rows: _count_flush(metrics, projector, flush, rows))  # fmt: skip
+    registry.register(ReadSideCollector(cache, projector.freshness))
     audit = AuditLog(store)
     keys = SqliteKeyStore(settings.keys_db_path)
+    health = HealthView(settings.kafka_bootstrap)
     app = create_query_app(QueryDeps(store, keys, audit, settings.default_phone_region,
                                      cache=cache, changes=changes, index=index,
-                                     freshness_of=projector.freshness))  # fmt: skip
+                                     freshness_of=projector.freshness, health=health,
+                                     registry=registry))  # fmt: skip
+    app.add_middleware(RequestTimer, metrics=metrics)
     mirroring = IndexMirror(index, store, projector.writing) if index is not None else None
 
     def swapped() -> None:  # from the replay's thread
@@ -86,6 +98,9 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    health.start()
+    probe = LagProbe(settings.kafka_bootstrap, settings.projector_group, list(SOURCES))
+    beating = Beating(_beat(settings, projector, metrics, probe))
     projecting = asyncio.create_task(projector.run())
     serving = asyncio.create_task(server.serve())
     auditing = asyncio.create_task(audit.run(settings.audit_flush_ms / 1000))
@@ -110,11 +125,44 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
             log.exception("%s failed", task.get_coro())
             failures.append(exc)
     done.cancel()
+    await beating.stop()
+    await probe.stop()
+    await health.stop()
     keys.close()
     if index is not None:
         index.close()
     if failures:
         raise failures[0]
+
+
+def _count_flush(metrics: ProjectorMetrics, projector: Projector, flush: Flush,
+                 written: dict[str, int]) -> None:  # fmt: skip
+    for table, rows in written.items():
+        metrics.rows.labels(table).inc(rows)
+    for tp, (first, last) in flush.ranges.items():
+        metrics.processed.labels("projector", tp.topic, str(tp.partition)).inc(last - first + 1)
+    metrics.flush_seconds.observe(projector.stats.last_flush_s)
+
+
+def _beat(settings: Settings, projector: Projector, metrics: ProjectorMetrics,
+          probe: LagProbe) -> HeartbeatSender:  # fmt: skip
+    """The projector's heartbeat: its group's lag (also the lag gauges), records and rows."""
+    errors = LastError()
+    logging.getLogger().addHandler(errors)
+
+    async def vitals() -> Vitals:
+        if projector.running:
+            sender.running()
+        lag = await probe.by_partition()
+        totals: dict[str, int] = {}
+        if lag is not None:
+            metrics.set_lag("projector", lag)
+            for tp, behind in lag.items():
+                totals[tp.topic] = totals.get(tp.topic, 0) + behind
+        return Vitals(projector.stats.records, 0, totals, {"rows": projector.stats.rows})
+
+    sender = HeartbeatSender(settings.kafka_bootstrap, "projector", vitals, errors)
+    return sender
 
 
 async def _keep_resident(index: ServingIndex, every_s: float = 2.0) -> None:

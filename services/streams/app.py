@@ -11,19 +11,26 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import faust
 import orjson
 from faust.streams import _current_event
+from prometheus_client import CollectorRegistry
 
 from services.engagement.stage import EngagementStage
 from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
 from services.identity.store import eventsourcing_env
+from services.kafka.lag import LagProbe
 from services.kafka.topics import ENGAGEMENT_TABLE, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
+from services.platform.heartbeats import Beating, HeartbeatSender, LastError, Vitals
+from services.platform.metrics import StageMetrics
 from services.settings import Settings
 from services.streams import log_gaps
 from services.streams.contiguity import ContiguousFeed, RangeReader
@@ -35,12 +42,18 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.App:
+def create_stream_app(
+    settings: Settings,
+    store: str = "rocksdb://",
+    state_dir: Path | None = None,
+    registry: CollectorRegistry | None = None,
+) -> faust.App:
+    """``state_dir``: this worker's own table folder (RocksDB locks it: one worker each)."""
     app = StreamApp(
         settings.worker_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store=store,
-        datadir=str(settings.data_dir / "faust"),
+        datadir=str(state_dir or settings.data_dir / "faust"),
         topic_partitions=settings.kafka_partitions,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
@@ -55,7 +68,8 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
         stream_buffer_maxsize=settings.worker_batch_size * 4,
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)  # the SQLite identity store lives here
-    out = OutputWriter(settings.kafka_bootstrap)
+    metrics = StageMetrics(registry or CollectorRegistry())
+    out = OutputWriter(settings.kafka_bootstrap, metrics)
     resolver = IdentityResolver(eventsourcing_env(settings.identity_store_url))
     identity = IdentityStage(resolver, out)
     states = app.Table(ENGAGEMENT_TABLE, default=None, partitions=settings.kafka_partitions,
@@ -78,11 +92,21 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     reader = RangeReader(settings.kafka_bootstrap, settings.worker_group)
     log_gaps.install()
     touchpoints_feed = ContiguousFeed(TOUCHPOINTS, reader, identity_position(resolver),
-                                      lambda: app.consumer, log_gaps.GAPS)  # fmt: skip
+                                      lambda: app.consumer, log_gaps.GAPS, metrics)  # fmt: skip
     commands_feed = ContiguousFeed(IDENTITY_COMMANDS, reader,
-                                   identity_position(resolver, IDENTITY_COMMANDS), lambda: app.consumer)  # fmt: skip
+                                   identity_position(resolver, IDENTITY_COMMANDS), lambda: app.consumer,
+                                   metrics=metrics)  # fmt: skip
     resolved_feed = ContiguousFeed(RESOLVED, reader, engagement_position(states_table),
-                                   lambda: app.consumer)  # fmt: skip
+                                   lambda: app.consumer, metrics=metrics)  # fmt: skip
+    beating = _WorkerBeat(app, settings, metrics, out, identity)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def start_heartbeat() -> None:
+        beating.start()
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def stop_heartbeat(app: Any, **kwargs: Any) -> None:
+        await beating.stop()
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def stop_reader(app: Any, **kwargs: Any) -> None:
@@ -91,20 +115,25 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
     @app.agent(touchpoints, name="resolve_identities")
     async def resolve_identities(stream: Any) -> None:
         async for events in stream.take_events(batch, within=BATCH_WAIT_S):
+            started = time.perf_counter()
             fed = await until_done(touchpoints_feed.complete, events)
             await until_done(identity.handle, fed)
             touchpoints_feed.settle(fed)
+            _count(metrics, "identity", TOUCHPOINTS, fed, started)
 
     @app.agent(commands, name="apply_identity_commands")
     async def apply_identity_commands(stream: Any) -> None:
         async for events in stream.take_events(100, within=BATCH_WAIT_S):
+            started = time.perf_counter()
             fed = await until_done(commands_feed.complete, events)
             await until_done(identity.handle_commands, fed)
             commands_feed.settle(fed)
+            _count(metrics, "identity", IDENTITY_COMMANDS, fed, started)
 
     @app.agent(resolved, name="track_engagement")
     async def track_engagement(stream: Any) -> None:
         async for events in stream.take_events(batch, within=BATCH_WAIT_S):
+            started = time.perf_counter()
             fed = await until_done(resolved_feed.complete, events)
             carriers = {r.partition: r.carrier for r in reversed(fed)}  # each partition's first
             positions = [(position_key(partition), position, carriers[partition])
@@ -114,9 +143,54 @@ def create_stream_app(settings: Settings, store: str = "rocksdb://") -> faust.Ap
             await until_done(functools.partial(engagement.handle, after=positions),
                              [(r.value, r.carrier) for r in fed])  # fmt: skip
             resolved_feed.settle(fed)
+            _count(metrics, "engagement", RESOLVED, fed, started)
 
     app.touchline_stages = (identity, engagement)  # type: ignore[attr-defined]
     return app
+
+
+def _count(
+    metrics: StageMetrics, stage: str, topic: str, fed: Sequence[Any], started: float
+) -> None:
+    for partition, n in Counter(record.partition for record in fed).items():
+        metrics.processed.labels(stage, topic, str(partition)).inc(n)
+    metrics.batch_seconds.labels(stage).observe(time.perf_counter() - started)
+
+
+class _WorkerBeat:
+    """The worker's heartbeat, started once faust runs: lag, counts, and whether it has partitions."""
+
+    def __init__(self, app: faust.App, settings: Settings, metrics: StageMetrics,
+                 out: OutputWriter, identity: IdentityStage) -> None:  # fmt: skip
+        self.app, self.metrics, self.out, self.identity = app, metrics, out, identity
+        self.probe = LagProbe(settings.kafka_bootstrap, settings.worker_group,
+                              [TOUCHPOINTS, RESOLVED, IDENTITY_COMMANDS])  # fmt: skip
+        errors = LastError()
+        logging.getLogger().addHandler(errors)
+        self.sender = HeartbeatSender(settings.kafka_bootstrap, "worker", self.vitals, errors)
+        self._beating: Beating | None = None
+
+    def start(self) -> None:
+        self._beating = Beating(self.sender)
+
+    async def stop(self) -> None:
+        if self._beating is not None:
+            await self._beating.stop()
+        await self.probe.stop()
+
+    async def vitals(self) -> Vitals:
+        assigned = self.app.consumer.assignment()
+        if assigned:
+            self.sender.running()
+        lag = await self.probe.by_partition()
+        if lag is not None:
+            self.metrics.set_lag("worker", lag)
+        totals: dict[str, int] = {}
+        for tp, behind in (lag or {}).items():
+            totals[tp.topic] = totals.get(tp.topic, 0) + behind
+        partitions = sorted(tp.partition for tp in assigned if tp.topic == TOUCHPOINTS)
+        return Vitals(self.identity.processed, self.out.dead_letters, totals,
+                      {"touchpoints_partitions": partitions})  # fmt: skip
 
 
 def position_key(partition: int) -> str:

@@ -29,6 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 from faust.types.tuples import ack_lock
 
+from services.platform.metrics import StageMetrics
 from services.streams.log_gaps import LogGaps
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,10 @@ class ContiguousFeed:
         position: Callable[[int], int | None],
         consumer: Callable[[], Any],
         gaps: LogGaps | None = None,
+        metrics: StageMetrics | None = None,
     ) -> None:
         self.topic = topic
+        self.metrics = metrics
         self.gaps = gaps  # offsets the consumer skipped as markers: holes that need no read
         if gaps is not None:
             gaps.watch(topic)
@@ -191,6 +194,8 @@ class ContiguousFeed:
                 log.warning("%s-%d: faust skipped %d record(s) in [%d, %d); read them directly",
                             self.topic, partition, len(found), start, end)  # fmt: skip
                 self.repaired += len(found)
+                if self.metrics is not None:
+                    self.metrics.repaired.labels(self.topic).inc(len(found))
             items = [Fed(partition, r.offset, r.value, r.key, group[0]) for r in found]
             items += [Fed(partition, e.message.offset, e.message.value, e.message.key, e)
                       for e in group]  # fmt: skip

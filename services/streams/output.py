@@ -7,8 +7,11 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
+from events.contracts.deadletter import DeadLetter
 from services.kafka.batch_send import send_batched
 from services.kafka.records import Record
+from services.kafka.topics import DEADLETTER
+from services.platform.metrics import StageMetrics
 
 
 class OutputWriter:
@@ -19,8 +22,10 @@ class OutputWriter:
     and never loses one.
     """
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, metrics: StageMetrics | None = None) -> None:
         self.bootstrap = bootstrap
+        self.metrics = metrics
+        self.dead_letters = 0  # written since start, for the heartbeat
         self._producer: AIOKafkaProducer | None = None
         self._starting = asyncio.Lock()
 
@@ -65,3 +70,14 @@ class OutputWriter:
             if records:
                 futures += await send_batched(self._producer, topic, records)
         await asyncio.gather(*futures)
+        for topic, records in writes:
+            if topic == DEADLETTER and records:
+                self._count_dead(records)
+
+    def _count_dead(self, records: Sequence[Record]) -> None:
+        self.dead_letters += len(records)
+        if self.metrics is None:
+            return
+        for record in records:
+            letter = DeadLetter.decode(record.value)
+            self.metrics.deadletters.labels(letter.stage, letter.code).inc()

@@ -409,7 +409,7 @@ def test_dead_letters_from_every_stage_name_their_tenant() -> None:
     p.send([junk], extra=[(b"", b"{not a touchpoint"), (b"shop|email:a@x.io", b"[1")])
     p.command(erase_command(T, "no one", kind="email", value="nobody@x.io"))
     engagement = engagement_dead(
-        orjson.dumps({"tenant": "other", "event_id": "e"}), "customer erased"
+        orjson.dumps({"tenant": "other", "event_id": "e"}), "customer_erased", "customer erased"
     )
     records = [*p.records(DEADLETTER),
                SourceRecord(DEADLETTER, 2, 7, engagement.key, engagement.value, 1_772_000_000_000),
@@ -422,7 +422,7 @@ def test_dead_letters_from_every_stage_name_their_tenant() -> None:
         (T, "identity", "touchpoints", True),  # undecodable, but its key names the tenant
         (T, "identity", "touchpoints", True),  # only a junk identifier
         (T, "identity", "identity.commands", True),  # nobody to erase
-        ("other", "engagement", "", False),
+        ("other", "engagement", "touchpoints.resolved", False),
         ("", "", "", False),
     ]
     assert rows[0]["value"] == "{not a touchpoint"

@@ -90,6 +90,7 @@ function describe(entry) {
 async function api(path) {
   const response = await fetch(path, { headers: { Authorization: `Bearer ${state.token}` } });
   const body = await response.json().catch(() => ({}));
+  if (response.status === 401) askForToken();  // a bad or revoked token: let the agent enter another
   if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
   showFreshness(body.freshness);
   return body;
@@ -102,6 +103,27 @@ function showFreshness(freshness) {
 }
 
 function message(text) { $("message").textContent = text || ""; }
+
+function askForToken() {
+  sessionStorage.removeItem("touchline.token");
+  $("token-box").hidden = false;
+  $("token").focus();
+}
+
+function moveSelection(step) {
+  const items = [...$("result-list").children];
+  if (!items.length || $("results").hidden) return false;
+  state.selected = (state.selected + step + items.length) % items.length;
+  items.forEach((li, i) => li.setAttribute("aria-selected", String(i === state.selected)));
+  items[state.selected].focus();
+  return true;
+}
+
+function onArrow(e) {
+  if ((e.key === "ArrowDown" || e.key === "ArrowUp") && moveSelection(e.key === "ArrowDown" ? 1 : -1)) {
+    e.preventDefault();
+  }
+}
 
 async function search(query) {
   message("");
@@ -255,17 +277,11 @@ function init() {
     state.token = $("token").value.trim(); sessionStorage.setItem("touchline.token", state.token);
     $("token-box").hidden = true; message("");
   });
+  $("token").addEventListener("keydown", (e) => { if (e.key === "Enter") $("token-save").click(); });
   $("search-form").addEventListener("submit", (e) => { e.preventDefault(); const q = $("search").value.trim(); if (q) search(q); });
-  $("search").addEventListener("keydown", (e) => {
-    const items = [...$("result-list").children];
-    if (!items.length || $("results").hidden) return;
-    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
-      e.preventDefault();
-      state.selected = (state.selected + (e.key === "ArrowDown" ? 1 : items.length - 1)) % items.length;
-      items.forEach((li, i) => li.setAttribute("aria-selected", String(i === state.selected)));
-      items[state.selected].focus();
-    }
-  });
+  // Arrows work from the search box and from the list itself (focus moves to the list's items).
+  $("search").addEventListener("keydown", onArrow);
+  $("result-list").addEventListener("keydown", onArrow);
   $("more").addEventListener("click", () => loadTimeline().catch((e) => message(t("error", { m: e.message }))));
   $("lang").addEventListener("change", (e) => { state.lang = e.target.value; localStorage.setItem("touchline.lang", state.lang); applyLanguage(); });
   applyLanguage();

@@ -1,4 +1,4 @@
-"""A stable number for each ingest worker process on this host.
+"""A stable number for each worker process of one kind on this host (ingest, stream workers).
 
 Each worker's Kafka transactional id must be unique (two producers with one id
 fence each other) and should be stable across restarts (a restarted producer

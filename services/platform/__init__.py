@@ -1,0 +1,1 @@
+"""What every process shares: how it reports that it lives (heartbeats), metrics, logging, supervision."""
