@@ -61,8 +61,13 @@ class _Expiring(Generic[K, V]):
 class CachedKeyStore(KeyStore):
     """``inner`` with recent answers remembered; erasures through it are forgotten at once."""
 
-    def __init__(self, inner: KeyStore, ttl: float = 30.0, max_entries: int = 200_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self,
+        inner: KeyStore,
+        ttl: float = 30.0,
+        max_entries: int = 200_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.inner = inner
         self.ttl = ttl
         self._subjects: _Expiring[tuple[str, str], DataKey] = _Expiring(max_entries, clock)

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from events.identities import PRIMARY_ORDER
-from events.privacy.ciphertext import decode_sealed, is_sealed, open_decoded, seal_value
+from events.privacy.ciphertext import decode_sealed, is_sealed, key_id_of, open_decoded, seal_value
 from events.privacy.errors import UnknownKeyError
 from events.privacy.keys import KEY_ID_BYTES, DataKey, Erased, KeyState
 
@@ -55,7 +55,8 @@ def payload_identity(
 def seal_envelope(envelope: Mapping[str, Any], pointers: Sequence[str], keys: EnvelopeKeys) -> Json:
     """A copy of ``envelope`` with the value at each pointer sealed (the input is not changed)."""
     tenant = envelope["tenant"]
-    out, copied = dict(envelope), set[int]()
+    out: Json = dict(envelope)
+    copied: set[int] = set()
     for pointer in pointers:
         parts = pointer_parts(pointer)
         parent = _parent(out, parts, copied)
@@ -78,7 +79,7 @@ def sealed_key_ids(sealed: Mapping[str, Any], pointers: Iterable[str]) -> set[by
     for pointer in pointers:
         value = _get(sealed, pointer_parts(pointer))
         if is_sealed(value):
-            ids.add(decode_sealed(value, pointer)[:KEY_ID_BYTES])
+            ids.add(key_id_of(value, pointer))
     return ids
 
 
@@ -87,7 +88,9 @@ def open_envelope(
 ) -> OpenedEnvelope:
     """The clear envelope; raises ``TamperedCiphertext`` or ``UnknownKeyError``, never for erasure."""
     tenant = sealed["tenant"]
-    out, copied, erased = dict(sealed), set[int](), []
+    out: Json = dict(sealed)
+    copied: set[int] = set()
+    erased: list[str] = []
     for pointer in pointers:
         parts = pointer_parts(pointer)
         parent = _parent(out, parts, copied)
@@ -118,6 +121,7 @@ def pointer_parts(pointer: str) -> tuple[str, ...]:
     return tuple(p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/"))
 
 
+@lru_cache(maxsize=64)
 def identity_pointer(kind: str) -> str:
     """Where an identifier of ``kind`` sits: the place its sealed value is bound to everywhere."""
     return "/identities/" + kind.replace("~", "~0").replace("/", "~1")

@@ -50,8 +50,12 @@ def _never_junk(kind: str, value: str) -> bool:
 class EnvelopeProtector:
     """Seals and opens envelopes; ``is_junk`` is the identity rules' (``IdentityRules.is_junk``)."""
 
-    def __init__(self, store: KeyStore, catalog: Catalog | None = None,
-                 is_junk: Callable[[str, str], bool] = _never_junk) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: KeyStore,
+        catalog: Catalog | None = None,
+        is_junk: Callable[[str, str], bool] = _never_junk,
+    ) -> None:
         self.store = store
         self.catalog = catalog or load_catalog()
         self.is_junk = is_junk
@@ -83,8 +87,10 @@ class EnvelopeProtector:
         """Each envelope (normalized, at its written version) with its personal values sealed."""
         plans = [self._plan(e) for e in envelopes]
         keys = self._subject_keys(envelopes, plans)
-        return [seal_envelope(e, p.pointers, self._keys_of(keys[e["tenant"]], p))
-                for e, p in zip(envelopes, plans, strict=True)]  # fmt: skip
+        return [
+            seal_envelope(e, p.pointers, self._keys_of(keys[e["tenant"]], p))
+            for e, p in zip(envelopes, plans, strict=True)
+        ]
 
     def seal(self, envelope: Mapping[str, Any]) -> Json:
         return self.seal_batch([envelope])[0]
@@ -120,8 +126,11 @@ class EnvelopeProtector:
     def _plan(self, envelope: Mapping[str, Any]) -> _Plan:
         tenant, identities = envelope["tenant"], envelope["identities"]
         personal = [k for k in identities if k in self.identity_kinds]
-        payload = [p for p in self.payload_pointers(envelope["type"], envelope["schema_version"])
-                   if has_value(envelope, p)]  # fmt: skip
+        payload = [
+            p
+            for p in self.payload_pointers(envelope["type"], envelope["schema_version"])
+            if has_value(envelope, p)
+        ]
         subjects = {k: self.subject(tenant, k, identities[k]) for k in personal}
         payload_subject = None
         if payload:
@@ -134,8 +143,9 @@ class EnvelopeProtector:
         identities = tuple(map(identity_pointer, envelope["identities"]))
         return identities + self.payload_pointers(envelope["type"], envelope["schema_version"])
 
-    def _subject_keys(self, envelopes: Sequence[Mapping[str, Any]],
-                      plans: Sequence[_Plan]) -> dict[str, dict[str, DataKey]]:  # fmt: skip
+    def _subject_keys(
+        self, envelopes: Sequence[Mapping[str, Any]], plans: Sequence[_Plan]
+    ) -> dict[str, dict[str, DataKey]]:
         wanted: dict[str, set[str]] = defaultdict(set)
         for envelope, plan in zip(envelopes, plans, strict=True):
             subjects = wanted[envelope["tenant"]]

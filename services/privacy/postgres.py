@@ -24,6 +24,7 @@ from events.privacy.keystore import ErasureReceipt, KeyStore
 from events.timestamps import format_instant, now_utc
 from services.privacy.rows import (
     KeyRow,
+    check_erasure,
     chunks,
     new_key_row,
     new_secret,
@@ -60,8 +61,9 @@ class PostgresKeyStore(KeyStore):
         self._where = url.rsplit("@", 1)[-1]  # host and database, never the password
         self._lock = threading.Lock()
         with self._translated("open"):
-            self._pool = ConnectionPool(url, min_size=1, max_size=max_connections,
-                                        kwargs={"autocommit": True}, open=True)  # fmt: skip
+            self._pool = ConnectionPool(
+                url, min_size=1, max_size=max_connections, kwargs={"autocommit": True}, open=True
+            )
             self._pool.wait()
             with self._conn() as db, db.transaction():
                 db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
@@ -88,36 +90,54 @@ class PostgresKeyStore(KeyStore):
         out: dict[bytes, KeyState] = {}
         with self._translated("keys_by_id"), self._conn() as db:
             for chunk in chunks(key_ids):
-                for row in db.execute(f"SELECT {_KEY_COLUMNS} FROM privacy_data_keys WHERE tenant = %s"
-                                      " AND key_id = ANY(%s)", (tenant, chunk)):  # fmt: skip
+                for row in db.execute(
+                    f"SELECT {_KEY_COLUMNS} FROM privacy_data_keys WHERE tenant = %s"
+                    " AND key_id = ANY(%s)",
+                    (tenant, chunk),
+                ):
                     out[bytes(row[1])] = unwrap_key(self.keyring, _key_row(row))
-                for key_id, day in db.execute("SELECT key_id, erased_on FROM privacy_erased_keys"
-                                              " WHERE tenant = %s AND key_id = ANY(%s)", (tenant, chunk)):  # fmt: skip
+                for key_id, day in db.execute(
+                    "SELECT key_id, erased_on FROM privacy_erased_keys"
+                    " WHERE tenant = %s AND key_id = ANY(%s)",
+                    (tenant, chunk),
+                ):
                     out.setdefault(bytes(key_id), Erased(bytes(key_id), day))
         return out
 
     def erase(
         self, tenant: str, subjects: Collection[str], actor: str, reason: str
     ) -> ErasureReceipt:
+        check_erasure(actor, reason)
         today = format_instant(now_utc())[:10]
         with self._translated("erase"), self._conn() as db:
             with db.transaction(), db.cursor() as cur:
                 erased: list[bytes] = []
                 for chunk in chunks(subjects):
-                    cur.execute("DELETE FROM privacy_data_keys WHERE tenant = %s AND subject = ANY(%s)"
-                                " RETURNING key_id", (tenant, chunk))  # fmt: skip
+                    cur.execute(
+                        "DELETE FROM privacy_data_keys WHERE tenant = %s AND subject = ANY(%s)"
+                        " RETURNING key_id",
+                        (tenant, chunk),
+                    )
                     erased += [bytes(key_id) for (key_id,) in cur.fetchall()]
-                cur.executemany("INSERT INTO privacy_erased_keys VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                                [(tenant, key_id, today) for key_id in erased])  # fmt: skip
+                cur.executemany(
+                    "INSERT INTO privacy_erased_keys VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(tenant, key_id, today) for key_id in erased],
+                )
                 done = receipt(tenant, subjects, erased, actor, reason)
                 cur.execute(
                     "INSERT INTO privacy_erasure_receipts VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (done.receipt_id, tenant, done.erased_at, done.actor, done.reason,
-                     done.subject_count, done.key_count),
-                )  # fmt: skip
-            db.execute(
-                "VACUUM privacy_data_keys"
-            )  # dead tuples out of reach of SQL and pageinspect
+                    (
+                        done.receipt_id,
+                        tenant,
+                        done.erased_at,
+                        done.actor,
+                        done.reason,
+                        done.subject_count,
+                        done.key_count,
+                    ),
+                )
+            # dead tuples out of the table's pages (a read transaction open elsewhere delays it)
+            db.execute("VACUUM privacy_data_keys")
         return done
 
     def tenant_secret(self, tenant: str) -> bytes:
@@ -125,32 +145,47 @@ class PostgresKeyStore(KeyStore):
             row = self._secret_row(db, tenant)
             if row is None:
                 version, wrapped = new_secret(self.keyring, tenant)
-                db.execute("INSERT INTO privacy_tenant_secrets VALUES (%s, %s, %s, %s)"
-                           " ON CONFLICT DO NOTHING", (tenant, wrapped, version, format_instant(now_utc())))  # fmt: skip
+                db.execute(
+                    "INSERT INTO privacy_tenant_secrets VALUES (%s, %s, %s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (tenant, wrapped, version, format_instant(now_utc())),
+                )
                 row = self._secret_row(db, tenant)
                 assert row is not None
         return self.keyring.unwrap(row[1], row[0], secret_context(tenant))
 
     def receipts(self, tenant: str) -> list[ErasureReceipt]:
         with self._translated("receipts"), self._conn() as db:
-            rows = db.execute("SELECT * FROM privacy_erasure_receipts WHERE tenant = %s"
-                              " ORDER BY erased_at, receipt_id", (tenant,)).fetchall()  # fmt: skip
+            rows = db.execute(
+                "SELECT * FROM privacy_erasure_receipts WHERE tenant = %s"
+                " ORDER BY erased_at, receipt_id",
+                (tenant,),
+            ).fetchall()
         return [ErasureReceipt(*row) for row in rows]
 
     def rewrap(self, limit: int = 1000) -> int:
         current = self.keyring.current
         with self._translated("rewrap"), self._conn() as db:
             with db.transaction(), db.cursor() as cur:
-                keys = cur.execute(f"SELECT {_KEY_COLUMNS} FROM privacy_data_keys WHERE kek_version <> %s"
-                                   " LIMIT %s FOR UPDATE SKIP LOCKED", (current, limit)).fetchall()  # fmt: skip
-                cur.executemany("UPDATE privacy_data_keys SET wrapped = %s, kek_version = %s"
-                                " WHERE tenant = %s AND key_id = %s",
-                                [(*rewrapped_key(self.keyring, _key_row(r)), r[0], r[1]) for r in keys])  # fmt: skip
-                secrets = cur.execute("SELECT tenant, wrapped, kek_version FROM privacy_tenant_secrets"
-                                      " WHERE kek_version <> %s LIMIT %s FOR UPDATE SKIP LOCKED",
-                                      (current, limit - len(keys))).fetchall()  # fmt: skip
-                cur.executemany("UPDATE privacy_tenant_secrets SET wrapped = %s, kek_version = %s WHERE tenant = %s",
-                                [(*rewrapped_secret(self.keyring, t, bytes(w), v), t) for t, w, v in secrets])  # fmt: skip
+                keys = cur.execute(
+                    f"SELECT {_KEY_COLUMNS} FROM privacy_data_keys WHERE kek_version <> %s"
+                    " LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (current, limit),
+                ).fetchall()
+                cur.executemany(
+                    "UPDATE privacy_data_keys SET wrapped = %s, kek_version = %s"
+                    " WHERE tenant = %s AND key_id = %s",
+                    [(*rewrapped_key(self.keyring, _key_row(r)), r[0], r[1]) for r in keys],
+                )
+                secrets = cur.execute(
+                    "SELECT tenant, wrapped, kek_version FROM privacy_tenant_secrets"
+                    " WHERE kek_version <> %s LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (current, limit - len(keys)),
+                ).fetchall()
+                cur.executemany(
+                    "UPDATE privacy_tenant_secrets SET wrapped = %s, kek_version = %s WHERE tenant = %s",
+                    [(*rewrapped_secret(self.keyring, t, bytes(w), v), t) for t, w, v in secrets],
+                )
             if keys or secrets:
                 db.execute("VACUUM privacy_data_keys, privacy_tenant_secrets")
         return len(keys) + len(secrets)
@@ -171,8 +206,11 @@ class PostgresKeyStore(KeyStore):
     ) -> dict[str, DataKey]:
         out: dict[str, DataKey] = {}
         for chunk in chunks(subjects):
-            for row in db.execute(f"SELECT {_KEY_COLUMNS} FROM privacy_data_keys WHERE tenant = %s"
-                                  " AND subject = ANY(%s)", (tenant, chunk)):  # fmt: skip
+            for row in db.execute(
+                f"SELECT {_KEY_COLUMNS} FROM privacy_data_keys WHERE tenant = %s"
+                " AND subject = ANY(%s)",
+                (tenant, chunk),
+            ):
                 key = unwrap_key(self.keyring, _key_row(row))
                 out[key.subject] = key
         return out
@@ -181,8 +219,9 @@ class PostgresKeyStore(KeyStore):
     def _secret_row(
         db: psycopg.Connection[tuple[Any, ...]], tenant: str
     ) -> tuple[bytes, int] | None:
-        row = db.execute("SELECT wrapped, kek_version FROM privacy_tenant_secrets WHERE tenant = %s",
-                         (tenant,)).fetchone()  # fmt: skip
+        row = db.execute(
+            "SELECT wrapped, kek_version FROM privacy_tenant_secrets WHERE tenant = %s", (tenant,)
+        ).fetchone()
         return None if row is None else (bytes(row[0]), int(row[1]))
 
     @contextmanager

@@ -69,15 +69,25 @@ def new_secret(keyring: Keyring, tenant: str) -> tuple[int, bytes]:
     return keyring.wrap(os.urandom(SECRET_BYTES), secret_context(tenant))
 
 
-def receipt(tenant: str, subjects: Collection[str], key_ids: list[bytes], actor: str,
-            reason: str) -> ErasureReceipt:  # fmt: skip
+def check_erasure(actor: str, reason: str) -> None:
+    """Refuse an erasure nobody answers for, before anything is deleted."""
     if not actor.strip() or not reason.strip():
         raise ValueError("an erasure needs an actor and a reason (kept on its receipt)")
+
+
+def receipt(
+    tenant: str, subjects: Collection[str], key_ids: list[bytes], actor: str, reason: str
+) -> ErasureReceipt:
     return ErasureReceipt(
-        receipt_id=str(uuid.uuid4()), tenant=tenant, erased_at=format_instant(now_utc()),
-        actor=actor.strip(), reason=reason.strip(), subject_count=len(set(subjects)),
-        key_count=len(key_ids), key_ids=tuple(sorted(k.hex() for k in key_ids)),
-    )  # fmt: skip
+        receipt_id=str(uuid.uuid4()),
+        tenant=tenant,
+        erased_at=format_instant(now_utc()),
+        actor=actor.strip(),
+        reason=reason.strip(),
+        subject_count=len(set(subjects)),
+        key_count=len(key_ids),
+        key_ids=tuple(sorted(k.hex() for k in key_ids)),
+    )
 
 
 def chunks(items: Collection[T]) -> list[list[T]]:

@@ -23,6 +23,7 @@ from events.privacy.keystore import ErasureReceipt, KeyStore
 from events.timestamps import format_instant, now_utc
 from services.privacy.rows import (
     KeyRow,
+    check_erasure,
     chunks,
     new_key_row,
     new_secret,
@@ -60,8 +61,9 @@ class SqliteKeyStore(KeyStore):
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # -wal and -shm inherit the mode
         self._lock = threading.Lock()
         with self._translated("open"):
-            self._db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None,
-                                       check_same_thread=False)  # fmt: skip
+            self._db = sqlite3.connect(
+                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
             for pragma in ("journal_mode=WAL", "synchronous=FULL", "secure_delete=ON"):
                 self._db.execute(f"PRAGMA {pragma}")
             self._db.executescript(_SCHEMA)
@@ -86,8 +88,11 @@ class SqliteKeyStore(KeyStore):
         with self._lock, self._translated("keys_by_id"):
             for chunk in chunks(key_ids):
                 marks = ",".join("?" * len(chunk))
-                for row in self._db.execute(f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE tenant = ?"
-                                            f" AND key_id IN ({marks})", (tenant, *chunk)):  # fmt: skip
+                for row in self._db.execute(
+                    f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE tenant = ?"
+                    f" AND key_id IN ({marks})",
+                    (tenant, *chunk),
+                ):
                     out[row[1]] = unwrap_key(self.keyring, KeyRow(*row))
                 for key_id, day in self._db.execute(
                     f"SELECT key_id, erased_on FROM erased_keys WHERE tenant = ? AND key_id IN ({marks})",
@@ -99,15 +104,23 @@ class SqliteKeyStore(KeyStore):
     def erase(
         self, tenant: str, subjects: Collection[str], actor: str, reason: str
     ) -> ErasureReceipt:
+        check_erasure(actor, reason)
         with self._lock, self._translated("erase"):
             with self._write():
                 erased = self._delete_subjects(tenant, subjects)
                 done = receipt(tenant, subjects, erased, actor, reason)
                 self._db.execute(
                     "INSERT INTO erasure_receipts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (done.receipt_id, tenant, done.erased_at, done.actor, done.reason,
-                     done.subject_count, done.key_count),
-                )  # fmt: skip
+                    (
+                        done.receipt_id,
+                        tenant,
+                        done.erased_at,
+                        done.actor,
+                        done.reason,
+                        done.subject_count,
+                        done.key_count,
+                    ),
+                )
             self._scrub()
         return done
 
@@ -116,11 +129,15 @@ class SqliteKeyStore(KeyStore):
         today = format_instant(now_utc())[:10]
         for chunk in chunks(subjects):
             marks = ",".join("?" * len(chunk))
-            deleted = self._db.execute(f"DELETE FROM data_keys WHERE tenant = ? AND subject IN ({marks})"
-                                       " RETURNING key_id", (tenant, *chunk)).fetchall()  # fmt: skip
+            deleted = self._db.execute(
+                f"DELETE FROM data_keys WHERE tenant = ? AND subject IN ({marks}) RETURNING key_id",
+                (tenant, *chunk),
+            ).fetchall()
             erased += [key_id for (key_id,) in deleted]
-        self._db.executemany("INSERT INTO erased_keys VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                             [(tenant, key_id, today) for key_id in erased])  # fmt: skip
+        self._db.executemany(
+            "INSERT INTO erased_keys VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [(tenant, key_id, today) for key_id in erased],
+        )
         return erased
 
     def _scrub(self) -> None:
@@ -141,8 +158,10 @@ class SqliteKeyStore(KeyStore):
             if row is None:
                 version, wrapped = new_secret(self.keyring, tenant)
                 with self._write():
-                    self._db.execute("INSERT INTO tenant_secrets VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                                     (tenant, wrapped, version, format_instant(now_utc())))  # fmt: skip
+                    self._db.execute(
+                        "INSERT INTO tenant_secrets VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        (tenant, wrapped, version, format_instant(now_utc())),
+                    )
                 row = self._secret_row(tenant)
                 assert row is not None
         return self.keyring.unwrap(row[1], row[0], secret_context(tenant))
@@ -159,16 +178,20 @@ class SqliteKeyStore(KeyStore):
         current = self.keyring.current
         with self._lock, self._translated("rewrap"):
             with self._write():
-                keys = self._db.execute(f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE kek_version != ?"
-                                        " LIMIT ?", (current, limit)).fetchall()  # fmt: skip
+                keys = self._db.execute(
+                    f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE kek_version != ? LIMIT ?",
+                    (current, limit),
+                ).fetchall()
                 for row in map(KeyRow._make, keys):
                     self._db.execute(
                         "UPDATE data_keys SET wrapped = ?, kek_version = ? WHERE tenant = ? AND key_id = ?",
                         (*rewrapped_key(self.keyring, row), row.tenant, row.key_id),
                     )
-                secrets = self._db.execute("SELECT tenant, wrapped, kek_version FROM tenant_secrets"
-                                           " WHERE kek_version != ? LIMIT ?",
-                                           (current, limit - len(keys))).fetchall()  # fmt: skip
+                secrets = self._db.execute(
+                    "SELECT tenant, wrapped, kek_version FROM tenant_secrets"
+                    " WHERE kek_version != ? LIMIT ?",
+                    (current, limit - len(keys)),
+                ).fetchall()
                 for tenant, wrapped, version in secrets:
                     self._db.execute(
                         "UPDATE tenant_secrets SET wrapped = ?, kek_version = ? WHERE tenant = ?",
@@ -195,8 +218,10 @@ class SqliteKeyStore(KeyStore):
         out: dict[str, DataKey] = {}
         for chunk in chunks(subjects):
             marks = ",".join("?" * len(chunk))
-            for row in self._db.execute(f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE tenant = ?"
-                                        f" AND subject IN ({marks})", (tenant, *chunk)):  # fmt: skip
+            for row in self._db.execute(
+                f"SELECT {_KEY_COLUMNS} FROM data_keys WHERE tenant = ? AND subject IN ({marks})",
+                (tenant, *chunk),
+            ):
                 out[row[2]] = unwrap_key(self.keyring, KeyRow(*row))
         return out
 
