@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from events.privacy.keystore import ErasureReceipt
+
 
 class PrivacyError(Exception):
     """Base of the errors below."""
@@ -30,8 +35,13 @@ class KeyStoreError(PrivacyError):
 class ErasureIncomplete(KeyStoreError):
     """Keys were deleted but their bytes may still be on disk; erase again to finish.
 
-    Erasure is idempotent, so repeating the call completes the scrub.
+    Erasure is idempotent, so repeating the call completes the scrub. ``receipt`` is the
+    erasure that did happen (its key ids are for the caches; a repeat erases none).
     """
+
+    def __init__(self, message: str, receipt: ErasureReceipt | None = None) -> None:
+        super().__init__(message)
+        self.receipt = receipt
 
 
 class RootKeyError(PrivacyError):

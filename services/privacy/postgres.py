@@ -29,6 +29,7 @@ from services.privacy.rows import (
     new_key_row,
     new_secret,
     receipt,
+    receipt_row,
     rewrapped_key,
     rewrapped_secret,
     secret_context,
@@ -108,33 +109,13 @@ class PostgresKeyStore(KeyStore):
         self, tenant: str, subjects: Collection[str], actor: str, reason: str
     ) -> ErasureReceipt:
         check_erasure(actor, reason)
-        today = format_instant(now_utc())[:10]
         with self._translated("erase"), self._conn() as db:
             with db.transaction(), db.cursor() as cur:
-                erased: list[bytes] = []
-                for chunk in chunks(subjects):
-                    cur.execute(
-                        "DELETE FROM privacy_data_keys WHERE tenant = %s AND subject = ANY(%s)"
-                        " RETURNING key_id",
-                        (tenant, chunk),
-                    )
-                    erased += [bytes(key_id) for (key_id,) in cur.fetchall()]
-                cur.executemany(
-                    "INSERT INTO privacy_erased_keys VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                    [(tenant, key_id, today) for key_id in erased],
-                )
+                erased = _delete_subjects(cur, tenant, subjects)
                 done = receipt(tenant, subjects, erased, actor, reason)
                 cur.execute(
                     "INSERT INTO privacy_erasure_receipts VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        done.receipt_id,
-                        tenant,
-                        done.erased_at,
-                        done.actor,
-                        done.reason,
-                        done.subject_count,
-                        done.key_count,
-                    ),
+                    receipt_row(done),
                 )
             # dead tuples out of the table's pages (a read transaction open elsewhere delays it)
             db.execute("VACUUM privacy_data_keys")
@@ -235,6 +216,25 @@ class PostgresKeyStore(KeyStore):
             yield
         except psycopg.Error as exc:
             raise KeyStoreError(f"key store {self._where}: {what} failed: {exc}") from exc
+
+
+def _delete_subjects(
+    cur: psycopg.Cursor[tuple[Any, ...]], tenant: str, subjects: Collection[str]
+) -> list[bytes]:
+    """Delete the subjects' live keys, leaving a tombstone per key id; the ids deleted."""
+    erased: list[bytes] = []
+    for chunk in chunks(subjects):
+        cur.execute(
+            "DELETE FROM privacy_data_keys WHERE tenant = %s AND subject = ANY(%s) RETURNING key_id",
+            (tenant, chunk),
+        )
+        erased += [bytes(key_id) for (key_id,) in cur.fetchall()]
+    today = format_instant(now_utc())[:10]
+    cur.executemany(
+        "INSERT INTO privacy_erased_keys VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+        [(tenant, key_id, today) for key_id in erased],
+    )
+    return erased
 
 
 def _key_row(row: tuple[Any, ...]) -> KeyRow:

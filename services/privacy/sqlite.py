@@ -28,6 +28,7 @@ from services.privacy.rows import (
     new_key_row,
     new_secret,
     receipt,
+    receipt_row,
     rewrapped_key,
     rewrapped_secret,
     secret_context,
@@ -111,17 +112,12 @@ class SqliteKeyStore(KeyStore):
                 done = receipt(tenant, subjects, erased, actor, reason)
                 self._db.execute(
                     "INSERT INTO erasure_receipts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        done.receipt_id,
-                        tenant,
-                        done.erased_at,
-                        done.actor,
-                        done.reason,
-                        done.subject_count,
-                        done.key_count,
-                    ),
+                    receipt_row(done),
                 )
-            self._scrub()
+            try:
+                self._scrub()
+            except ErasureIncomplete as exc:
+                raise ErasureIncomplete(str(exc), done) from None
         return done
 
     def _delete_subjects(self, tenant: str, subjects: Collection[str]) -> list[bytes]:

@@ -72,8 +72,10 @@ def test_a_reader_holding_the_wal_makes_erasure_say_so_and_a_retry_finishes(tmp_
     reader = sqlite3.connect(path, isolation_level=None)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM data_keys").fetchone()  # an old snapshot pins the WAL
-    with pytest.raises(ErasureIncomplete, match="erase again"):
+    with pytest.raises(ErasureIncomplete, match="erase again") as caught:
         store.erase("acme", [victim], "test", "pinned WAL")
+    assert caught.value.receipt is not None
+    assert caught.value.receipt.key_ids == (keys[victim].key_id.hex(),)  # for the caches
     reader.execute("COMMIT")
     reader.close()
     again = store.erase("acme", [victim], "test", "pinned WAL, retried")
