@@ -1,0 +1,160 @@
+"""Sealing and opening whole batches against a ``KeyStore``: one key look-up per tenant per batch.
+
+This is what ingest (seal), the identity stage and the projector (open) call. It knows
+from the catalog which fields are personal: the identity kinds marked ``x-pii`` in the
+envelope schema, and each type and version's ``x-pii`` payload fields.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from events.catalog import Catalog, load_catalog
+from events.privacy.blind import BlindIndexer
+from events.privacy.ciphertext import key_id_of, open_value, seal_value
+from events.privacy.envelope import (
+    EnvelopeKeys,
+    Json,
+    OpenedEnvelope,
+    has_value,
+    identity_pointer,
+    open_envelope,
+    payload_identity,
+    seal_envelope,
+    sealed_key_ids,
+)
+from events.privacy.errors import PrivacyError, UnknownKeyError
+from events.privacy.keys import DataKey, Erased
+from events.privacy.keystore import KeyStore
+
+
+class SealedIdentity(NamedTuple):
+    """An identifier as the identity store and the ``customers`` topic carry it."""
+
+    subject: str  # blind index: for look-ups in stores that erasure can delete from
+    sealed: str
+
+
+class _Plan(NamedTuple):
+    pointers: tuple[str, ...]
+    identities: dict[str, str]  # kind -> subject
+    payload: str | None  # subject of the payload key, when a personal payload field has a value
+
+
+def _never_junk(kind: str, value: str) -> bool:
+    return False
+
+
+class EnvelopeProtector:
+    """Seals and opens envelopes; ``is_junk`` is the identity rules' (``IdentityRules.is_junk``)."""
+
+    def __init__(
+        self,
+        store: KeyStore,
+        catalog: Catalog | None = None,
+        is_junk: Callable[[str, str], bool] = _never_junk,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog or load_catalog()
+        self.is_junk = is_junk
+        self.identity_kinds = frozenset(self.catalog.identity_pii_kinds())
+        self._payload_pointers: dict[tuple[str, int], tuple[str, ...]] = {}
+        self._indexers: dict[str, BlindIndexer] = {}
+
+    def subject(self, tenant: str, kind: str, value: str) -> str:
+        """The blind index of a normalized identifier: the subject its key belongs to."""
+        indexer = self._indexers.get(tenant)
+        if indexer is None:
+            indexer = self._indexers[tenant] = self.store.indexer(tenant)
+        return indexer.index(kind, value)
+
+    def payload_pointers(self, event_type: str, version: int) -> tuple[str, ...]:
+        found = self._payload_pointers.get((event_type, version))
+        if found is None:
+            known = self.catalog.get(event_type)
+            if known is None or version not in known.payload_schemas:
+                raise PrivacyError(
+                    f"{event_type} v{version}: not in the catalog, so its personal fields are unknown"
+                )
+            found = self._payload_pointers[(event_type, version)] = tuple(
+                known.pii_pointers(version)
+            )
+        return found
+
+    def seal_batch(self, envelopes: Sequence[Mapping[str, Any]]) -> list[Json]:
+        """Each envelope (normalized, at its written version) with its personal values sealed."""
+        plans = [self._plan(e) for e in envelopes]
+        keys = self._subject_keys(envelopes, plans)
+        return [
+            seal_envelope(e, p.pointers, self._keys_of(keys[e["tenant"]], p))
+            for e, p in zip(envelopes, plans, strict=True)
+        ]
+
+    def seal(self, envelope: Mapping[str, Any]) -> Json:
+        return self.seal_batch([envelope])[0]
+
+    def open_batch(self, sealed: Sequence[Mapping[str, Any]]) -> list[OpenedEnvelope]:
+        """Each envelope in clear (before upcasting: pointers are the written version's)."""
+        pointers = [self._open_pointers(e) for e in sealed]
+        wanted: dict[str, set[bytes]] = defaultdict(set)
+        for envelope, these in zip(sealed, pointers, strict=True):
+            wanted[envelope["tenant"]] |= sealed_key_ids(envelope, these)
+        states = {t: self.store.keys_by_id(t, ids) if ids else {} for t, ids in wanted.items()}
+        return [
+            open_envelope(e, p, states[e["tenant"]]) for e, p in zip(sealed, pointers, strict=True)
+        ]
+
+    def open(self, sealed: Mapping[str, Any]) -> OpenedEnvelope:
+        return self.open_batch([sealed])[0]
+
+    def seal_identity(self, tenant: str, kind: str, value: str) -> SealedIdentity:
+        """One identifier sealed under its own key, bound to ``/identities/<kind>`` like in events."""
+        subject = self.subject(tenant, kind, value)
+        key = self.store.subject_key(tenant, subject)
+        return SealedIdentity(subject, seal_value(value, key, identity_pointer(kind)))
+
+    def open_identity(self, tenant: str, kind: str, sealed: str) -> str | None:
+        """The identifier, or ``None`` once erased."""
+        place = identity_pointer(kind)
+        state = self.store.key_by_id(tenant, key_id_of(sealed, place))
+        if state is None:
+            raise UnknownKeyError(f"{tenant} {place}: sealed with a key this tenant never had")
+        return None if isinstance(state, Erased) else str(open_value(sealed, state, place))
+
+    def _plan(self, envelope: Mapping[str, Any]) -> _Plan:
+        tenant, identities = envelope["tenant"], envelope["identities"]
+        personal = [k for k in identities if k in self.identity_kinds]
+        payload = [
+            p
+            for p in self.payload_pointers(envelope["type"], envelope["schema_version"])
+            if has_value(envelope, p)
+        ]
+        subjects = {k: self.subject(tenant, k, identities[k]) for k in personal}
+        payload_subject = None
+        if payload:
+            kind, value = payload_identity(identities, self.is_junk)
+            payload_subject = subjects.get(kind) or self.subject(tenant, kind, value)
+        return _Plan((*map(identity_pointer, personal), *payload), subjects, payload_subject)
+
+    def _open_pointers(self, envelope: Mapping[str, Any]) -> tuple[str, ...]:
+        # every identity kind, not only today's personal ones: a kind marked later stays readable
+        identities = tuple(map(identity_pointer, envelope["identities"]))
+        return identities + self.payload_pointers(envelope["type"], envelope["schema_version"])
+
+    def _subject_keys(
+        self, envelopes: Sequence[Mapping[str, Any]], plans: Sequence[_Plan]
+    ) -> dict[str, dict[str, DataKey]]:
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for envelope, plan in zip(envelopes, plans, strict=True):
+            subjects = wanted[envelope["tenant"]]
+            subjects.update(plan.identities.values())
+            if plan.payload is not None:
+                subjects.add(plan.payload)
+        return {t: self.store.subject_keys(t, s) if s else {} for t, s in wanted.items()}
+
+    @staticmethod
+    def _keys_of(keys: Mapping[str, DataKey], plan: _Plan) -> EnvelopeKeys:
+        payload = keys[plan.payload] if plan.payload is not None else None
+        return EnvelopeKeys({k: keys[s] for k, s in plan.identities.items()}, payload)

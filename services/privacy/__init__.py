@@ -1,0 +1,1 @@
+"""Key store adapters (SQLite, PostgreSQL) and the root key file, behind ``events.privacy.keystore``."""
