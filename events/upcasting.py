@@ -39,8 +39,17 @@ def purchase_completed_v1_to_v2(payload: Payload) -> Payload:
     return upcast
 
 
+def call_completed_v1_to_v2(payload: Payload) -> Payload:
+    """v2 made ``disposition`` optional and added ``recording``: a v1 payload is already valid v2.
+
+    A copy, so that a reader changing the upcast payload never changes the v1 one.
+    """
+    return dict(payload)
+
+
 UPCASTERS: dict[tuple[str, int], Upcaster] = {
     ("purchase.completed", 1): purchase_completed_v1_to_v2,
+    ("call.completed", 1): call_completed_v1_to_v2,
 }
 
 

@@ -111,6 +111,20 @@ def _voicemail_left(p: Payload) -> str:
     return _with_text(f"Left a voicemail, {duration(p['duration_s'])}", p, "transcript")
 
 
+# -- sms -----------------------------------------------------------------------
+
+
+def _sms_received(p: Payload) -> str:
+    media = int(p.get("media_count") or 0)
+    line = "Texted in" + (f" with {media} attachment{'s' if media != 1 else ''}" if media else "")
+    return _with_text(line, p)
+
+
+def _sms_failed(p: Payload) -> str:
+    line = "Text not delivered"
+    return line + (f" (error {p['error_code']})" if p.get("error_code") else "")
+
+
 # -- chat ----------------------------------------------------------------------
 
 
@@ -254,6 +268,10 @@ _WRITERS: dict[str, Callable[[Payload], str]] = {
     "call.completed": _call_completed,
     "call.missed": _call_missed,
     "voicemail.left": _voicemail_left,
+    "sms.received": _sms_received,
+    "sms.sent": lambda p: _with_text("Text sent", p),
+    "sms.delivered": lambda p: "Text delivered",
+    "sms.failed": _sms_failed,
     "chat.started": _chat_started,
     "chat.message_received": _chat_message_received,
     "chat.message_sent": _chat_message_sent,

@@ -8,6 +8,7 @@ from events.catalog import CHANNELS, load_catalog
 
 PROMISED = {
     "phone": ["call.started", "call.completed", "call.missed", "voicemail.left"],
+    "sms": ["sms.received", "sms.sent", "sms.delivered", "sms.failed"],
     "chat": ["chat.started", "chat.message_received", "chat.message_sent", "chat.ended"],
     "email": ["email.sent", "email.delivered", "email.opened", "email.clicked", "email.bounced",
               "email.replied", "email.unsubscribed"],

@@ -47,7 +47,7 @@ def test_unknown_type_and_version(validator: SchemaValidator) -> None:
     unknown = validator.problems(samples.call_completed(type="fax.received"))
     assert unknown[0].pointer == "/type" and "unknown event type" in unknown[0].message
     version = validator.problems(samples.call_completed(schema_version=3))
-    assert version[0].pointer == "/schema_version" and "[1]" in version[0].message
+    assert version[0].pointer == "/schema_version" and "[1, 2]" in version[0].message
 
 
 def test_unknown_type_still_reports_envelope_problems(validator: SchemaValidator) -> None:

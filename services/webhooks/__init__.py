@@ -1,0 +1,6 @@
+"""Provider webhooks: signature checks, delivery ids and the mapping of deliveries to touchpoints.
+
+Pure code the HTTP route calls: ``registry.PROVIDERS`` names one ``Provider`` per provider
+(``sendgrid``, ``twilio``, ``line``, ``shopify``, ``chatwoot``); ``connectors`` keeps which
+tenant and secret each ``/v1/webhooks/{provider}/{connector_id}`` URL stands for.
+"""
