@@ -3,9 +3,9 @@
 The page is the single source: each query is a fenced ``sql`` block preceded
 by a ``<!-- query: NAME -->`` line. Loading them from there (rather than
 keeping a copy here) means the SQL an analyst copies is the SQL the test
-suite runs through ``run_tenant_sql``.
+suite runs through ``run_analyst_query``.
 
-``run_tenant_sql`` takes no parameters (the query is wrapped as a subquery),
+``run_analyst_query`` takes no parameters (the guard refuses placeholders),
 so a query that needs a value opens with a placeholder binding an analyst
 edits by hand, ``now64(3, 'UTC') AS as_of`` or ``toUUID('0000...') AS
 customer``. ``bind`` replaces those bindings with literals rendered from typed

@@ -28,10 +28,15 @@ Facts measured on chDB 4.4 (ClickHouse 26.9), which the choices below rest on:
   HTTP adapter, so the same SQL and values behave the same on both.
 - The ``Session`` claims to be thread-safe, but a streaming call holds the
   connection and ``close`` races with queries; one lock serializes every call.
+- An Arrow query that fails while it runs (a limit such as ``max_execution_time``,
+  ``throwIf``) leaves its partial output behind, and the next query of any format
+  fails to decode ("Message metadata too long", a ``UnicodeDecodeError``); ``_run``
+  discards it with one throwaway query.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import uuid
@@ -117,7 +122,16 @@ class ChdbProjectionStore:
             try:
                 return self._session.query(sql, fmt, params=bound)
             except RuntimeError as exc:
+                if fmt == "ArrowTable":
+                    self._discard_partial_result()
                 raise ProjectionStoreError(str(exc)) from exc
+
+    def _discard_partial_result(self) -> None:
+        """After an Arrow query fails while running, chDB keeps the part it wrote (the stream
+        header) and prepends it to the next query's result, whatever its format; one
+        throwaway query takes it. Harmless when nothing was left (the error came earlier)."""
+        with contextlib.suppress(RuntimeError):
+            self._session.query("SELECT 1", "TabSeparated")
 
 
 def _open_session(path: str) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from projections.analyst_sql import SqlRefused, run_tenant_sql
+from projections.analyst import AnalystQueryError, run_analyst_query
 from projections.migrations import MigrationError, apply_migrations
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
 from services.settings import Settings
@@ -73,8 +73,8 @@ def _sql(args: argparse.Namespace, settings: Settings) -> int:
     if store is None:
         return EXIT_UNAVAILABLE
     try:
-        result = run_tenant_sql(store, args.tenant, args.query)
-    except SqlRefused as exc:
+        result = run_analyst_query(store, args.tenant, args.query)
+    except (AnalystQueryError, ValueError) as exc:
         print(f"sql: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     finally:

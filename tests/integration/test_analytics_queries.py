@@ -4,7 +4,7 @@ A simulated tenant goes through the stages in one process (``Pipeline`` from
 the row-mapping tests: intake, identity resolution, engagement), its records
 become rows with ``projections.rows`` and are inserted into a chDB store with
 the real migrations. Each documented query then runs through
-``run_tenant_sql``, as an analyst's would, and its rows are compared with an
+``run_analyst_query``, as an analyst's would, and its rows are compared with an
 answer computed here in plain Python from the stages' own output (the
 resolved bodies, the customer profiles, the published scores), never from
 SQL. So a query that forgets a merge, double-counts a repeated event or reads
@@ -38,7 +38,7 @@ import pyarrow as pa
 import pytest
 
 import services.engagement.stage as engagement_stage
-from projections.analyst_sql import run_tenant_sql
+from projections.analyst import run_analyst_query
 from projections.analytics import QueryDocError, bind, documented_queries
 from projections.migrations import apply_migrations
 from projections.rows import (
@@ -350,7 +350,7 @@ def run(
 ) -> list[Row]:
     """The documented query ``name``, bound to these values, as ``tenant``'s analyst runs it."""
     sql = bind(documented_queries()[name], as_of=as_of, customer=customer)
-    return rows_of(run_tenant_sql(store, tenant, sql))
+    return rows_of(run_analyst_query(store, tenant, sql))
 
 
 def assert_rows(actual: list[Row], expected: list[Row]) -> None:

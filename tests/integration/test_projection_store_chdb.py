@@ -17,6 +17,7 @@ from projections.migrations import split_statements
 from projections.store import (
     ParamValue,
     ProjectionStore,
+    ProjectionStoreError,
     ProjectionStoreUnavailable,
     chdb_path,
     open_projection_store,
@@ -48,6 +49,14 @@ class TestChdbProjectionStore(ProjectionStoreContract):
         finally:
             again.close()
         assert store.query_rows("SELECT 1") == [(1,)]
+
+    def test_a_query_that_fails_while_running_leaves_the_next_one_whole(
+        self, store: ProjectionStore
+    ) -> None:
+        """chDB keeps what a failed Arrow query had written; the store must not pass it on."""
+        with pytest.raises(ProjectionStoreError, match="throwIf"):
+            store.query_arrow("SELECT throwIf(number = 3) FROM numbers(10)")
+        assert store.query_rows("SELECT 42") == [(42,)]
 
     @pytest.mark.parametrize(
         ("placeholder", "value"),
