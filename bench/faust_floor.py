@@ -16,7 +16,7 @@ import time
 import uuid
 from typing import Any
 
-from services.kafka.topics import TOUCHPOINTS
+from events.topics import TOUCHPOINTS
 from services.streams.transport import StreamApp
 from services.streams.worker import QuietWorker
 

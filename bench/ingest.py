@@ -26,10 +26,10 @@ from aiokafka import AIOKafkaProducer
 from bench.common import Stack, percentiles, private_stack, valid_events
 from bench.http_client import closed_loop
 from events.intake import EventIntake, PreparedEvent
+from events.records import record_of
 from events.timestamps import now_utc
+from events.topics import TOUCHPOINTS
 from services.kafka.batch_send import send_batched
-from services.kafka.records import record_of
-from services.kafka.topics import TOUCHPOINTS
 from services.publishing.publisher import Publisher
 
 

@@ -29,13 +29,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import TOUCHLINE, Stack, private_stack
+from events.topics import RESOLVED, TOUCHPOINTS
 from events.touchpoint import decode_touchpoint
 from services.engagement.stage import EngagementStage
 from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
 from services.identity.store import eventsourcing_env
 from services.kafka.lag import group_lag
-from services.kafka.topics import RESOLVED, TOUCHPOINTS
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from services.settings import Settings
 from services.simulator.simulation import SimulationConfig, simulate

@@ -18,7 +18,8 @@ from typing import Any
 
 import orjson
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
+from events.resources import schemas_root
+
 CHANNELS = ("phone", "sms", "chat", "email", "store", "web", "social", "account")
 IDENTITY_KINDS = ("customer_ref", "email", "phone", "loyalty_id", "device_id", "social")
 
@@ -107,8 +108,9 @@ class Catalog:
 
 
 @cache
-def load_catalog(root: Path = SCHEMAS_DIR) -> Catalog:
+def load_catalog(root: Path | None = None) -> Catalog:
     """Read ``schemas/envelope/v1.json`` and ``schemas/events/<type>/v<N>.json``."""
+    root = root or schemas_root()
     envelope = orjson.loads((root / "envelope" / "v1.json").read_bytes())
     types: dict[str, EventType] = {}
     for type_dir in sorted((root / "events").iterdir()):

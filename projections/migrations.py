@@ -19,9 +19,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from events.resources import schemas_root
 from projections.store import ProjectionStore
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "schemas" / "clickhouse"
 _FILE_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
 # Several processes may start at once against a server; ReplacingMergeTree keeps
@@ -57,8 +57,9 @@ class Migration:
         return split_statements(self.sql)
 
 
-def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def load_migrations(directory: Path | None = None) -> list[Migration]:
     """Every ``NNNN_<name>.sql`` in ``directory``, by version; two files with one version are refused."""
+    directory = directory or schemas_root() / "clickhouse"
     found: dict[int, Migration] = {}
     for path in sorted(directory.glob("*.sql")):
         match = _FILE_NAME.fullmatch(path.name)
@@ -71,7 +72,7 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-def apply_migrations(store: ProjectionStore, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def apply_migrations(store: ProjectionStore, directory: Path | None = None) -> list[Migration]:
     """Apply what is not yet applied, in order; return what was applied this time (oldest first)."""
     store.command(_CREATE_LEDGER)
     recorded = applied_checksums(store)

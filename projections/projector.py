@@ -43,11 +43,11 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from events.contracts.deadletter import dead_letter
+from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from projections import rows
 from projections.rows import SourceRecord
 from projections.serving_index import ServingIndex, forget_mark
 from projections.store import ProjectionStore
-from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 
 log = logging.getLogger(__name__)
 INTENT = "intent"

@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from events.topics import RESOLVED
 from projections.projector import Flush, Projector
 from projections.serving_index import forget_mark
 from projections.store import ProjectionStore
 from services.kafka.lag import end_offsets
-from services.kafka.topics import RESOLVED
 
 REPLAYABLE = {"touchpoints": (RESOLVED, ("touchpoints", "touchpoint_ids"))}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from services.kafka.records import Record
+from events.records import Record
 
 
 class FakeOut:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.kafka.topics import TOUCHPOINTS
+from events.topics import TOUCHPOINTS
 
 REPO = Path(__file__).resolve().parents[1]
 TOUCHLINE = str(Path(sys.executable).with_name("touchline"))

@@ -10,7 +10,7 @@ once rather than when its beats go stale.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import orjson
@@ -61,4 +61,4 @@ class Heartbeat:
         return cls(**{k: body[k] for k in _FIELDS if k in body})
 
 
-_FIELDS = tuple(name for name in Heartbeat.__dataclass_fields__ if name != "VERSION")
+_FIELDS = tuple(item.name for item in fields(Heartbeat))

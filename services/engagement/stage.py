@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
-import orjson
-
 from events.contracts.deadletter import dead_letter
+from events.contracts.resolved import (
+    Absorb,
+    Control,
+    Detached,
+    Erased,
+    MergedInto,
+    ResolvedTouchpoint,
+    control_key,
+    decode_resolved,
+    encode_control,
+)
+from events.contracts.scores import ScoreMessage
 from events.identities import identity_digest
+from events.keys import customer_key, split_customer_key
+from events.records import Record
+from events.topics import DEADLETTER, RESOLVED, SCORES
 from services.engagement.model import Fact
 from services.engagement.state import (
     State,
@@ -22,12 +36,10 @@ from services.engagement.state import (
     new_state,
     summary,
 )
-from services.kafka.records import Record
-from services.kafka.topics import DEADLETTER, RESOLVED, SCORES
 from services.streams.output import OutputWriter
 
 
-def fact_of(envelope: dict[str, Any]) -> Fact:
+def fact_of(envelope: Mapping[str, Any]) -> Fact:
     at = datetime.fromisoformat(envelope["occurred_at"].replace("Z", "+00:00"))
     amount = envelope["payload"].get("amount") if envelope["type"].startswith("purchase.") else None
     digests = tuple(sorted(identity_digest(k, v) for k, v in envelope["identities"].items()))
@@ -67,9 +79,11 @@ class EngagementStage:
         dead: list[Record] = []
         for value, carrier in messages:
             try:
-                body = orjson.loads(value)
-                key = f"{body['tenant']}|{body['customer_id']}"
-                fact = None if "control" in body else fact_of(body)
+                message = decode_resolved(value)
+                key = customer_key(message.tenant, message.customer_id)
+                fact = (
+                    fact_of(message.envelope) if isinstance(message, ResolvedTouchpoint) else None
+                )
             except Exception as exc:  # a record this stage cannot read: keep it, with the reason
                 dead.append(
                     _dead(value, "unreadable_resolved", f"unreadable resolved touchpoint: {exc!r}")
@@ -77,7 +91,7 @@ class EngagementStage:
                 continue
             state = touched.get(key) or self.table.get(key) or new_state()
             touched[key], carriers[key] = state, carrier
-            self._apply(state, body, fact, forward, dead)
+            self._apply(state, message, fact, forward, dead)
         # what moved to another customer is durable there before this state forgets it
         await asyncio.gather(self.out.write(RESOLVED, forward), self.out.write(DEADLETTER, dead))
         for key, state in touched.items():
@@ -90,42 +104,33 @@ class EngagementStage:
     def _apply(
         self,
         state: State,
-        body: dict[str, Any],
+        message: ResolvedTouchpoint | Control,
         fact: Fact | None,
         forward: list[Record],
         dead: list[Record],
     ) -> None:
-        control = body.get("control")
-        if control == "merged_into":
+        if isinstance(message, MergedInto):
             if state["merged_into"] is None:
-                state["merged_into"] = body["survivor_id"]
+                state["merged_into"] = message.survivor_id
                 forward.append(
-                    _to(
-                        body["tenant"],
-                        body["survivor_id"],
-                        {"control": "absorb", "facts": state["facts"]},
-                    )
+                    _control(Absorb(message.tenant, message.survivor_id, state["facts"]))
                 )
                 state["facts"] = {}
-        elif state["merged_into"] is not None:
-            forward.append(
-                _to(body["tenant"], state["merged_into"], body)
-            )  # late: follow the merge
-        elif control == "absorb":
-            absorb(state, body["facts"])
-        elif control == "detached":
-            moved = detach(state, body["identity"], body["moved_to"], body["remaining"])
-            forward.append(
-                _to(body["tenant"], body["moved_to"], {"control": "absorb", "facts": moved})
-            )
-        elif control == "erased":
+        elif state["merged_into"] is not None:  # late: follow the merge
+            forward.append(_retarget(message, state["merged_into"]))
+        elif isinstance(message, Absorb):
+            absorb(state, {event: list(row) for event, row in message.facts.items()})
+        elif isinstance(message, Detached):
+            moved = detach(state, message.identity, message.moved_to, list(message.remaining))
+            forward.append(_control(Absorb(message.tenant, message.moved_to, moved)))
+        elif isinstance(message, Erased):
             state.update(new_state(), erased=True)
         elif state["erased"]:
-            dead.append(_dead(orjson.dumps(body), "customer_erased", "customer erased"))
+            dead.append(_dead(message.encode(), "customer_erased", "customer erased"))
         elif fact is not None and (moved_to := moved_away(state, fact)) is not None:
-            forward.append(_to(body["tenant"], moved_to, body))  # resolved before the unmerge
+            forward.append(_retarget(message, moved_to))  # resolved before the unmerge
         elif fact is not None:
-            add_fact(state, body["event_id"], fact)
+            add_fact(state, message.envelope["event_id"], fact)
 
     @staticmethod
     def _scores(touched: dict[str, State]) -> list[Record]:
@@ -134,9 +139,11 @@ class EngagementStage:
         for key, state in touched.items():
             if state["merged_into"] is not None or state["erased"]:
                 continue
-            tenant, customer_id = key.split("|", 1)
-            body = {"tenant": tenant, "customer_id": customer_id, **summary(state, now_ms)}
-            records.append(Record(key.encode(), orjson.dumps(body)))
+            tenant, customer_id = split_customer_key(key)
+            s = summary(state, now_ms)
+            message = ScoreMessage(tenant, customer_id, s["model_version"], s["as_of_ms"],
+                                   s["events"], s["engagement"], s["rfm"], s["channels"])  # fmt: skip
+            records.append(Record(message.key, message.encode()))
         return records
 
 
@@ -145,6 +152,13 @@ def _dead(value: bytes, code: str, reason: str) -> Record:
     return Record(letter.key, letter.encode())
 
 
-def _to(tenant: str, customer_id: str, body: dict[str, Any]) -> Record:
-    body = {**body, "tenant": tenant, "customer_id": customer_id}
-    return Record(f"{tenant}|{customer_id}".encode(), orjson.dumps(body))
+def _control(control: Control) -> Record:
+    return Record(control_key(control), encode_control(control))
+
+
+def _retarget(message: ResolvedTouchpoint | Control, customer_id: str) -> Record:
+    """The same record, now for another customer (a merge's survivor, a detach's new owner)."""
+    if isinstance(message, ResolvedTouchpoint):
+        moved = message.to(customer_id)
+        return Record(moved.key, moved.encode())
+    return _control(replace(message, customer_id=customer_id))

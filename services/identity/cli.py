@@ -15,14 +15,14 @@ import sys
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from events.topics import IDENTITY_COMMANDS
 from services.identity.commands import (
     Command,
     CommandRejected,
+    command_record,
     detach_command,
-    encode_command,
     erase_command,
 )
-from services.kafka.topics import IDENTITY_COMMANDS
 from services.settings import Settings
 
 EXIT_REJECTED = 2
@@ -87,7 +87,7 @@ async def send_command(bootstrap: str, command: Command) -> None:
                                 request_timeout_ms=10_000)  # fmt: skip
     await producer.start()
     try:
-        record = encode_command(command)
+        record = command_record(command)
         await producer.send_and_wait(IDENTITY_COMMANDS, record.value, key=record.key)
     finally:
         await producer.stop()

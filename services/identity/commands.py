@@ -1,56 +1,26 @@
-"""Corrections to the identity graph, sent as commands through Kafka.
+"""Making identity commands from what an operator typed: normalized, checked, with a reason.
 
-An unmerge (detach a wrongly linked identifier) or an erasure changes
-aggregates that the identity agent is writing. Rather than a second writer
-to the store, the correction is appended to ``identity.commands`` and applied
-by the same worker, in one store transaction with its position, exactly like
-a touchpoint batch. The commands are therefore ordered, durable, replayable
-and applied once, and their effects reach ``customers`` and
-``touchpoints.resolved`` through the same relay.
+The commands themselves (their fields and wire form) are the contract in
+``events.contracts.commands``; the worker applies them (``resolver.py``).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
-import orjson
-
+from events.contracts.commands import (
+    Command,
+    CommandRejected,
+    DetachIdentity,
+    EraseCustomer,
+    decode_command,
+    encode_command,
+)
 from events.identities import PRIMARY_ORDER, normalize_identities
-from services.kafka.records import Record
+from events.records import Record
 
-COMMAND_VERSION = 1
-
-
-class CommandRejected(ValueError):
-    """A command that cannot be applied as written (the message says why)."""
-
-
-@dataclass(frozen=True)
-class DetachIdentity:
-    """Split ``kind:value`` out of its customer into a new one, kept apart from it."""
-
-    tenant: str
-    command_id: str
-    kind: str
-    value: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class EraseCustomer:
-    """Forget a customer (and its aliases): identities released, state cleared."""
-
-    tenant: str
-    command_id: str
-    reason: str
-    customer_id: str | None = None
-    kind: str | None = None  # or find the customer by one of its identifiers
-    value: str | None = None
-
-
-Command = DetachIdentity | EraseCustomer
+__all__ = ["Command", "CommandRejected", "DetachIdentity", "EraseCustomer", "command_record",
+           "decode_command", "detach_command", "erase_command"]  # fmt: skip
 
 
 def detach_command(
@@ -82,28 +52,9 @@ def erase_command(
     return EraseCustomer(tenant, str(uuid.uuid4()), _reason(reason), customer_id, kind, value)
 
 
-def encode_command(command: Command) -> Record:
-    body: dict[str, Any] = {
-        "command": "detach_identity" if isinstance(command, DetachIdentity) else "erase_customer",
-        "version": COMMAND_VERSION,
-        **{k: v for k, v in command.__dict__.items() if v is not None},
-    }
-    return Record(command.tenant.encode(), orjson.dumps(body))
-
-
-def decode_command(value: bytes) -> Command:
-    """Raises ``CommandRejected`` for anything that is not a command this version knows."""
-    try:
-        body = orjson.loads(value)
-        name = body.pop("command")
-        body.pop("version", None)
-        if name == "detach_identity":
-            return DetachIdentity(**body)
-        if name == "erase_customer":
-            return EraseCustomer(**body)
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise CommandRejected(f"unreadable identity command: {exc}") from None
-    raise CommandRejected(f"unknown identity command {name!r}")
+def command_record(command: Command) -> Record:
+    """The command as appended to ``identity.commands`` (keyed by tenant: one tenant's in order)."""
+    return Record(command.tenant.encode(), encode_command(command))
 
 
 def _normalized(kind: str, value: str, region: str) -> tuple[str, str]:

@@ -12,17 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
 from eventsourcing.persistence import Tracking
 
+from events.contracts.customers import CustomerEvent, CustomerProfile
+from events.contracts.resolved import (
+    Control,
+    Detached,
+    Erased,
+    MergedInto,
+    control_key,
+    encode_control,
+)
 from events.identities import identity_digest
+from events.records import Record
+from events.topics import CUSTOMERS, DEADLETTER, RESOLVED
 from services.identity.domain import Customer
 from services.identity.resolver import IdentityResolver
-from services.kafka.records import Record
-from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED
 from services.streams.output import OutputWriter
 
 POSITION = "customers-relay"
@@ -69,67 +77,78 @@ class CustomerEventRelay:
                 continue  # identity claims are internal
             event: Any = self.resolver.mapper.to_domain_event(notification)
             owner: Customer = self.resolver.repository.get(event.originator_id)
-            body = _customer_event(event, owner.tenant)
-            body["profile"] = profile_of(owner)
-            key = f"{owner.tenant}|{event.originator_id}".encode()
-            customers.append(Record(key, orjson.dumps(body), (("type", body["type"].encode()),)))
-            control = _control(body["type"], event, owner)
+            message = customer_event(event, owner)
+            customers.append(Record(message.key, message.encode(),
+                                    (("type", message.type.encode()),)))  # fmt: skip
+            control = _control(message.type, event, owner)
             if control is not None:
-                controls.append(Record(key, orjson.dumps(control)))
+                controls.append(Record(control_key(control), encode_control(control)))
         return customers, controls
 
 
-def profile_of(customer: Customer) -> dict[str, Any]:
+def customer_event(event: Any, owner: Customer) -> CustomerEvent:
+    """The public form of a customer aggregate event: its contract, filled field by field."""
+    kind = type(event).__name__
+    publish = _PUBLIC[kind]
+    return CustomerEvent(kind, owner.tenant, str(event.originator_id), event.originator_version,
+                         event.timestamp.isoformat(), publish(event), profile_of(owner))  # fmt: skip
+
+
+def profile_of(customer: Customer) -> CustomerProfile:
     """The customer as the store knows it when relayed: projections keep the highest version.
 
     Carrying the whole profile makes the ``customers`` projection a plain
     upsert by version, and a replay of the topic gives the same final rows.
     """
-    return {
-        "version": customer.version,
-        "first_seen": customer.first_seen,
-        "identities": customer.identities,
-        "consent": customer.consent,
-        "merged_into": None if customer.merged_into is None else str(customer.merged_into),
-        "aliases": [str(a) for a in customer.aliases],
-        "erased": customer.erased,
-    }
+    return CustomerProfile(
+        version=customer.version,
+        first_seen=customer.first_seen,
+        identities={kind: list(values) for kind, values in customer.identities.items()},
+        consent=dict(customer.consent),
+        merged_into=None if customer.merged_into is None else str(customer.merged_into),
+        aliases=tuple(str(a) for a in customer.aliases),
+        erased=customer.erased,
+    )
 
 
-def _control(kind: str, event: Any, owner: Customer) -> dict[str, Any] | None:
+def _id(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+#: each domain event's public fields (``events.contracts.customers.PUBLIC_FIELDS``), by hand:
+#: a renamed attribute of the aggregate breaks here, not silently in the projection
+_PUBLIC: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "CustomerCreated": lambda e: {"first_seen": e.first_seen, "cause_event_id": e.cause_event_id,
+                                  "split_from": _id(e.split_from)},
+    "IdentityLinked": lambda e: {"kind": e.kind, "value": e.value,
+                                 "cause_event_id": e.cause_event_id},
+    "EarlierActivitySeen": lambda e: {"first_seen": e.first_seen,
+                                      "cause_event_id": e.cause_event_id},
+    "CustomersMerged": lambda e: {
+        "absorbed_id": str(e.absorbed_id), "identities": {k: list(v) for k, v in e.identities.items()},
+        "first_seen": e.first_seen, "reason": e.reason, "cause_event_id": e.cause_event_id,
+        "kept_apart": [str(c) for c in e.kept_apart],
+        "absorbed_aliases": [str(a) for a in e.absorbed_aliases]},
+    "MergedIntoSurvivor": lambda e: {"survivor_id": str(e.survivor_id), "reason": e.reason,
+                                     "cause_event_id": e.cause_event_id},
+    "IdentityDetached": lambda e: {"kind": e.kind, "value": e.value, "moved_to": str(e.moved_to),
+                                   "reason": e.reason},
+    "ConsentChanged": lambda e: {"channel": e.channel, "granted": e.granted,
+                                 "cause_event_id": e.cause_event_id},
+    "CustomerErased": lambda e: {"reason": e.reason},
+}  # fmt: skip
+
+
+def _control(kind: str, event: Any, owner: Customer) -> Control | None:
     """What per-customer state downstream must do about a customer event, if anything."""
-    head = {"tenant": owner.tenant, "customer_id": str(event.originator_id)}
+    tenant, customer = owner.tenant, str(event.originator_id)
     if kind == "MergedIntoSurvivor":
-        return {"control": "merged_into", **head, "survivor_id": str(event.survivor_id)}
+        return MergedInto(tenant, customer, str(event.survivor_id))
     if kind == "IdentityDetached":
-        remaining = [
-            identity_digest(k, v) for k, values in owner.identities.items() for v in values
-        ]
-        return {"control": "detached", **head, "identity": identity_digest(event.kind, event.value),
-                "moved_to": str(event.moved_to), "remaining": sorted(remaining)}  # fmt: skip
+        remaining = sorted(identity_digest(k, v) for k, values in owner.identities.items()
+                           for v in values)  # fmt: skip
+        return Detached(tenant, customer, identity_digest(event.kind, event.value),
+                        str(event.moved_to), tuple(remaining))  # fmt: skip
     if kind == "CustomerErased":
-        return {"control": "erased", **head}
+        return Erased(tenant, customer)
     return None
-
-
-def _customer_event(event: Any, tenant: str) -> dict[str, Any]:
-    data = {k: _plain(v) for k, v in event.__dict__.items()
-            if k not in ("originator_id", "originator_version", "timestamp")}  # fmt: skip
-    return {
-        "type": type(event).__name__,
-        "tenant": tenant,
-        "customer_id": str(event.originator_id),
-        "version": event.originator_version,
-        "recorded_at": event.timestamp.isoformat(),
-        "data": data,
-    }
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value

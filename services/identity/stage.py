@@ -15,15 +15,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
-
+from events.contracts.commands import Command, CommandRejected, command_body, decode_command
 from events.contracts.deadletter import dead_letter
+from events.contracts.resolved import ResolvedTouchpoint
+from events.keys import event_key
+from events.records import Record
+from events.topics import DEADLETTER, IDENTITY_COMMANDS, TOUCHPOINTS
 from events.touchpoint import decode_touchpoint
-from services.identity.commands import Command, CommandRejected, decode_command, encode_command
 from services.identity.relay import CustomerEventRelay
 from services.identity.resolver import IdentityResolver, Resolution, Sighting
-from services.kafka.records import Record
-from services.kafka.topics import DEADLETTER, IDENTITY_COMMANDS, TOUCHPOINTS
 from services.streams.output import OutputWriter
 
 log = logging.getLogger(__name__)
@@ -116,25 +116,15 @@ def _sighting(envelope: dict[str, Any]) -> Sighting:
 def _resolved(
     envelope: dict[str, Any], resolution: Resolution, partition: int, offset: int
 ) -> Record:
-    """``sighting``: where in ``touchpoints`` this resolution came from.
-
-    An event sent twice, or repeated after a crash, is resolved again, maybe
-    to another customer (a merge in between); the projection keeps the
-    earliest sighting, and needs to know which that is whatever order the
-    copies are read in.
-    """
-    body = {
-        **envelope,
-        "customer_id": resolution.customer_id,
-        "identity_flags": list(resolution.flags),
-        "sighting": [partition, offset],
-    }
-    key = f"{envelope['tenant']}|{resolution.customer_id}".encode()
-    return Record(key, orjson.dumps(body), (("type", envelope["type"].encode()),))
+    """The touchpoint under its customer; the sighting says where in ``touchpoints`` it was."""
+    assert resolution.customer_id is not None
+    resolved = ResolvedTouchpoint(envelope, resolution.customer_id, tuple(resolution.flags),
+                                  (partition, offset))  # fmt: skip
+    return Record(resolved.key, resolved.encode(), (("type", envelope["type"].encode()),))
 
 
 def _dead_command(message: Any, command: Command, reason: str) -> Record:
-    body = orjson.loads(encode_command(command).value)
+    body = command_body(command)
     letter = dead_letter("identity", "command_not_applied", f"identity command not applied: {reason}",
                          message, topic=IDENTITY_COMMANDS, key=command.tenant.encode(), command=body)  # fmt: skip
     return Record(letter.key, letter.encode())
@@ -148,6 +138,6 @@ def _dead(message: Any, code: str, reason: str, topic: str = TOUCHPOINTS) -> Rec
 def _dead_envelope(message: Any, envelope: dict[str, Any], resolution: Resolution) -> Record:
     letter = dead_letter("identity", "no_usable_identifier",
                          "no usable identifier: " + ", ".join(resolution.flags), message,
-                         topic=TOUCHPOINTS, key=f"{envelope['tenant']}|{envelope['event_id']}".encode(),
+                         topic=TOUCHPOINTS, key=event_key(envelope["tenant"], envelope["event_id"]).encode(),
                          event=envelope)  # fmt: skip
     return Record(letter.key, letter.encode())

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from events.catalog import load_catalog
 from events.intake import EventIntake
+from events.topics import TOUCHPOINTS
 from services.auth.keys import KeyStore
 from services.auth.sqlite import SqliteKeyStore
 from services.ingest.errors import IngestError, json_response
@@ -29,7 +30,6 @@ from services.ingest.openapi import EVENTS_REQUEST, EVENTS_RESPONSES
 from services.ingest.recent_ids import RecentIds
 from services.ingest.service import IngestService
 from services.kafka.event_log import EventLog, KafkaEventLog
-from services.kafka.topics import TOUCHPOINTS
 from services.platform.docs import add_offline_docs
 from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import IngestMetrics, RequestTimer, exposition

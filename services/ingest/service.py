@@ -9,12 +9,12 @@ from typing import Any
 
 from events.intake import EventIntake, PreparedEvent
 from events.problems import Problem
+from events.records import record_of
 from events.timestamps import now_utc
 from services.auth.keys import ApiKey
 from services.ingest.errors import IngestError
 from services.ingest.recent_ids import RecentIds
 from services.kafka.event_log import EventLog, LogUnavailable
-from services.kafka.records import record_of
 from services.platform.metrics import IngestMetrics
 
 RETRY_AFTER_S = 5

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
-from services.kafka.records import Record
+from events.records import Record
 
 
 @lru_cache(maxsize=262_144)

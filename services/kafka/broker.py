@@ -16,14 +16,15 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from services.settings import Settings
 
 KAFKA_VERSION = "3.9.1"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
-LOG4J_TEMPLATE = REPO_ROOT / "deploy" / "kafka" / "log4j.properties"
+DEPLOY = Path(str(files("services.kafka") / "deploy"))  # links to deploy/kafka (a package resource)
+POM = DEPLOY / "pom.xml"
+LOG4J_TEMPLATE = DEPLOY / "log4j.properties"
 CLUSTER_ID = "dG91Y2hsaW5lLWxvY2Fs"  # fixed: one local cluster per data dir, formatted once
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from events.records import Record
 from services.kafka.batch_send import send_batched
-from services.kafka.records import Record
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The topics Touchline owns, created explicitly (the broker never auto-creates).
+"""The topics Touchline owns, created explicitly (the broker never auto-creates); names in ``events.topics``.
 
 ``touchpoints`` is the log of record and never expires; so do the topics that a
 projection may be replayed from. Partition counts leave room to scale consumers.
@@ -13,20 +13,21 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from events.topics import (
+    CUSTOMERS,
+    DEADLETTER,
+    HEARTBEATS,
+    IDENTITY_COMMANDS,
+    RESOLVED,
+    SCORES,
+    TOUCHPOINTS,
+    changelog_topic,
+)
 from services.settings import Settings
-
-TOUCHPOINTS = "touchpoints"
-DEADLETTER = "touchpoints.deadletter"
-RESOLVED = "touchpoints.resolved"
-CUSTOMERS = "customers"
-SCORES = "scores"
-IDENTITY_COMMANDS = "identity.commands"
-HEARTBEATS = "touchline.heartbeats"  # stages say they are alive (for /healthz and `status`)
 
 _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 _COMPACTED = {"cleanup.policy": "compact"}
 _A_DAY = {"retention.ms": str(86_400_000), "cleanup.policy": "delete"}
-ENGAGEMENT_TABLE = "customer_state"  # the worker's faust table of per-customer engagement state
 _TOPIC_ALREADY_EXISTS = 36
 
 
@@ -56,13 +57,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # a consumer that fetched metadata first saw the topic with 0 partitions
         # until the next metadata refresh (5 min), and every engagement batch failed
         # with PartitionsMismatch meanwhile (seen in bench runs on a fresh broker).
-        TopicSpec(changelog_topic(settings), n, dict(_COMPACTED)),
+        TopicSpec(changelog_topic(settings.worker_group), n, dict(_COMPACTED)),
     ]
-
-
-def changelog_topic(settings: Settings) -> str:
-    """The engagement table's changelog, named as faust names it (``<app id>-<table>-changelog``)."""
-    return f"{settings.worker_group}-{ENGAGEMENT_TABLE}-changelog"
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from events.contracts.heartbeat import Heartbeat
-from services.kafka.topics import HEARTBEATS
+from events.topics import HEARTBEATS
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 2.0

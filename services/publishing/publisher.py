@@ -23,10 +23,10 @@ from aiokafka import AIOKafkaProducer
 
 from events.intake import EventIntake, PreparedEvent
 from events.problems import EventRejected, Problem
+from events.records import record_of
 from events.timestamps import now_utc
+from events.topics import TOUCHPOINTS
 from services.kafka.batch_send import send_batched
-from services.kafka.records import record_of
-from services.kafka.topics import TOUCHPOINTS
 
 Compression = Literal["lz4", "zstd", "gzip"] | None
 

@@ -23,12 +23,12 @@ import orjson
 from faust.streams import _current_event
 from prometheus_client import CollectorRegistry
 
+from events.topics import ENGAGEMENT_TABLE, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
 from services.engagement.stage import EngagementStage
 from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
 from services.identity.store import eventsourcing_env
 from services.kafka.lag import LagProbe
-from services.kafka.topics import ENGAGEMENT_TABLE, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
 from services.platform.heartbeats import Beating, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import StageMetrics
 from services.settings import Settings

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 
 from events.contracts.deadletter import DeadLetter
+from events.records import Record
+from events.topics import DEADLETTER
 from services.kafka.batch_send import send_batched
-from services.kafka.records import Record
-from services.kafka.topics import DEADLETTER
 from services.platform.metrics import StageMetrics
 
 

@@ -31,8 +31,8 @@ import httpx
 import orjson
 import pytest
 
+from events.topics import RESOLVED
 from services.kafka.broker import port_open
-from services.kafka.topics import RESOLVED
 from tests import samples
 from tests.support import REPO, free_port, read_since, wait_until
 

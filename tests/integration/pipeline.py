@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 import pytest
 
+from events.topics import CUSTOMERS, IDENTITY_COMMANDS, RESOLVED, SCORES, TOUCHPOINTS
 from events.touchpoint import decode_touchpoint
 from services.kafka.lag import group_lag
-from services.kafka.topics import CUSTOMERS, IDENTITY_COMMANDS, RESOLVED, SCORES, TOUCHPOINTS
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from services.simulator.simulation import SimulationConfig, simulate
 from tests.support import (

@@ -27,11 +27,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from events.catalog import load_catalog
+from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from projections.store import open_projection_store
 from services.identity.resolver import IdentityResolver
 from services.identity.store import eventsourcing_env
 from services.kafka.lag import group_lag
-from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from services.query.masking import mask_value
 from tests import oracle
 from tests.integration.pipeline import Run

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pytest
 
 import services.engagement.stage as engagement_stage
+from events.topics import CUSTOMERS, RESOLVED, SCORES
 from projections.analyst import run_analyst_query
 from projections.analytics import QueryDocError, bind, documented_queries
 from projections.migrations import apply_migrations
@@ -49,7 +50,6 @@ from projections.rows import (
     touchpoint_rows,
 )
 from projections.store import ProjectionStore, open_projection_store, rows_of
-from services.kafka.topics import CUSTOMERS, RESOLVED, SCORES
 from services.simulator.simulation import SimulationConfig, simulate
 from tests.unit.test_projection_rows import NOW, Pipeline, T, envelope, visit
 

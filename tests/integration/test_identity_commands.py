@@ -17,14 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from services.kafka.topics import (
-    CUSTOMERS,
-    DEADLETTER,
-    IDENTITY_COMMANDS,
-    RESOLVED,
-    SCORES,
-    TOUCHPOINTS,
-)
+from events.topics import CUSTOMERS, DEADLETTER, IDENTITY_COMMANDS, RESOLVED, SCORES, TOUCHPOINTS
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from tests.samples import call_completed, chat_message
 from tests.support import (

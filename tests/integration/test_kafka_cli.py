@@ -6,7 +6,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from services.kafka.topics import TOUCHPOINTS
+from events.topics import TOUCHPOINTS
 from tests.support import ApiServer, cli
 
 pytestmark = pytest.mark.integration

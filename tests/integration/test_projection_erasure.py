@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from events.topics import CUSTOMERS, RESOLVED, SCORES
 from projections.migrations import apply_migrations
 from projections.projector import Erasures, tables_for
 from projections.store import ProjectionStore, open_projection_store
 from services.identity.commands import erase_command
-from services.kafka.topics import CUSTOMERS, RESOLVED, SCORES
 from tests.unit.test_projection_rows import Pipeline, T, envelope
 
 pytestmark = pytest.mark.integration

@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
+from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from projections.replay import checksum, replay
 from projections.store import ProjectionStore, open_projection_store
 from services.identity.resolver import IdentityResolver
 from services.identity.store import eventsourcing_env
 from services.kafka.lag import group_lag
-from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from tests import oracle
 from tests.integration.pipeline import Run
 from tests.support import TOUCHLINE, base_env, free_port, random_tenant, wait_until

@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from projections.migrations import apply_migrations
 from projections.rows import (
     SourceRecord,
@@ -27,7 +28,6 @@ from projections.rows import (
 from projections.store import ProjectionStore, open_projection_store
 from services.engagement.model import DAY_MS, Fact, summarize
 from services.identity.commands import erase_command
-from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from tests.integration.projection_contract import timeline
 from tests.unit.test_projection_rows import Pipeline, T, envelope, visit
 

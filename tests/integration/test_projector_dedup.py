@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
+from events.topics import RESOLVED
 from projections.migrations import apply_migrations
 from projections.projector import Projector
 from projections.rows import SourceRecord
 from projections.store import open_projection_store
-from services.kafka.topics import RESOLVED
 
 pytestmark = pytest.mark.integration
 

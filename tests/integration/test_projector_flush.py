@@ -16,11 +16,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from events.topics import RESOLVED
 from projections import reads
 from projections.migrations import apply_migrations
 from projections.projector import Projector
 from projections.store import as_utc, open_projection_store
-from services.kafka.topics import RESOLVED
 from tests.integration.pipeline import Run
 from tests.support import random_tenant, start_group_at_end
 

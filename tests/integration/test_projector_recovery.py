@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from events.topics import RESOLVED
 from projections.migrations import apply_migrations
 from projections.projector import Projector
 from projections.store import open_projection_store
 from services.kafka.lag import group_lag
-from services.kafka.topics import RESOLVED
 from tests.integration.pipeline import Run
 from tests.support import random_tenant
 

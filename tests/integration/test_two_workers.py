@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from events.contracts.heartbeat import Heartbeat
-from services.kafka.topics import HEARTBEATS, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
+from events.topics import HEARTBEATS, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
 from services.platform.heartbeats import instance_id
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from tests import samples

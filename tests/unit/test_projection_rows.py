@@ -22,6 +22,7 @@ import pyarrow as pa
 import pytest
 
 from events.intake import EventIntake, PreparedEvent
+from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from projections.rows import (
     CUSTOMERS_SCHEMA,
     DEADLETTER_SCHEMA,
@@ -40,10 +41,9 @@ from projections.rows import (
 from projections.summaries import summarize
 from services.engagement.stage import EngagementStage
 from services.engagement.stage import _dead as engagement_dead
-from services.identity.commands import Command, detach_command, encode_command, erase_command
+from services.identity.commands import Command, command_record, detach_command, erase_command
 from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
-from services.kafka.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from services.simulator.simulation import SimulationConfig, simulate
 from tests.fakes import DictTable, FakeOut
 
@@ -74,7 +74,7 @@ class Pipeline:
         self._engage()
 
     def command(self, command: Command) -> None:
-        record = encode_command(command)
+        record = command_record(command)
         asyncio.run(self.identity.handle_commands([self._message(record.key, record.value)]))
         self._engage()
 

@@ -6,9 +6,9 @@ import time
 
 from aiokafka import TopicPartition
 
+from events.topics import CUSTOMERS, RESOLVED, SCORES
 from projections.projector import Projector
 from projections.rows import SourceRecord
-from services.kafka.topics import CUSTOMERS, RESOLVED, SCORES
 
 RESOLVED_0 = TopicPartition(RESOLVED, 0)
 CUSTOMERS_3 = TopicPartition(CUSTOMERS, 3)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.kafka.topics import changelog_topic, topic_specs
+from events.topics import changelog_topic
+from services.kafka.topics import topic_specs
 from services.settings import Settings
 from services.streams.app import create_stream_app
 
@@ -20,6 +21,8 @@ def test_the_engagement_changelog_is_created_with_the_other_topics(tmp_path: Pat
     faust_name = app.tables["customer_state"].changelog_topic.get_topic_name()
     specs = {spec.name: spec for spec in topic_specs(settings)}
 
-    assert changelog_topic(settings) == faust_name == "group-7-customer_state-changelog"
+    assert (
+        changelog_topic(settings.worker_group) == faust_name == "group-7-customer_state-changelog"
+    )
     assert specs[faust_name].partitions == settings.kafka_partitions
     assert specs[faust_name].config == {"cleanup.policy": "compact"}

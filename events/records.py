@@ -1,4 +1,4 @@
-"""A Kafka record as Touchline writes it."""
+"""A Kafka record as Touchline writes it: the value every producer hands to a writer."""
 
 from __future__ import annotations
 
