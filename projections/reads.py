@@ -18,12 +18,8 @@ from typing import Any
 import orjson
 
 from projections.store import ProjectionStore
-
-
-@dataclass(frozen=True)
-class TimelinePage:
-    entries: list[dict[str, Any]]
-    next_after: tuple[datetime, str] | None  # the last entry's key, when more may follow
+from projections.timeline import keyset
+from projections.timeline.model import Resolution, TimelinePage, TimelineQuery
 
 
 @dataclass(frozen=True)
@@ -54,14 +50,6 @@ def aliases(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> list
     return [str(r[0]) for r in rows]
 
 
-@dataclass(frozen=True)
-class Resolution:
-    """Whom an id reads as: the survivor, and the ids whose rows are its timeline."""
-
-    survivor: uuid.UUID
-    ids: tuple[str, ...]  # the survivor first, then every id merged into it
-
-
 def resolve(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> Resolution | None:
     """The survivor an id reads as now, with its aliases; None: no such customer.
 
@@ -87,45 +75,23 @@ def resolve(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> Reso
 
 
 def timeline(
-    store: ProjectionStore,
-    tenant: str,
-    customer_ids: Sequence[str],
-    *,
-    limit: int = 50,
-    after: tuple[datetime, str] | None = None,
-    channels: list[str] | None = None,
-    types: list[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    store: ProjectionStore, tenant: str, customer_ids: Sequence[str], query: TimelineQuery
 ) -> TimelinePage:
-    """Newest first, ``limit`` entries older than ``after``; no default time window.
+    """Newest first, ``query.limit`` entries after its cursor (``keyset``); no default window.
 
     ``customer_ids`` are a ``Resolution``'s: the survivor and its aliases.
     """
-    where = ["tenant = {t:String}", "customer_id IN {ids:Array(UUID)}"]
-    params: dict[str, Any] = {"t": tenant, "n": limit + 1, "ids": list(customer_ids)}
-    if after is not None:
-        where.append("(occurred_at, event_id) < ({at:DateTime64(3)}, {id:UUID})")
-        params["at"], params["id"] = after
-    if channels:
-        where.append("has({channels:Array(String)}, channel)")
-        params["channels"] = channels
-    if types:
-        where.append("has({types:Array(String)}, type)")
-        params["types"] = types
-    if since is not None:
-        where.append("occurred_at >= {since:DateTime64(3)}")
-        params["since"] = since
-    if until is not None:
-        where.append("occurred_at < {until:DateTime64(3)}")
-        params["until"] = until
+    params: dict[str, Any] = {"t": tenant, "n": query.limit + 1, "ids": list(customer_ids)}
+    where = ["tenant = {t:String}", "customer_id IN {ids:Array(UUID)}",
+             *keyset.clickhouse(query, params)]  # fmt: skip
     rows = store.query_rows(
         "SELECT toString(event_id), occurred_at, channel, type, summary, source, payload, "
         "toString(customer_id), received_at, schema_version FROM touchpoints "
         f"WHERE {' AND '.join(where)} "
-        "ORDER BY occurred_at DESC, event_id DESC LIMIT 1 BY event_id LIMIT {n:UInt32}",
+        f"ORDER BY {keyset.CLICKHOUSE_ORDER} LIMIT 1 BY event_id LIMIT {{n:UInt32}}",
         params,
     )
+    limit = query.limit
     entries = [_entry(r) for r in rows[:limit]]
     more = len(rows) > limit
     next_after = (rows[limit - 1][1], str(rows[limit - 1][0])) if more and entries else None

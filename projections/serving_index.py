@@ -38,7 +38,6 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +45,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from events.timestamps import epoch_ms, from_epoch_ms
-from projections.reads import Resolution, TimelinePage
+from events.timestamps import from_epoch_ms
 from projections.resident import ResidentFile
 from projections.store import ProjectionStore
+from projections.timeline import keyset
+from projections.timeline.keyset import event_key
+from projections.timeline.model import Head, Resolution, TimelinePage, TimelineQuery
 
 log = logging.getLogger(__name__)
 MARKS = "serving_index_marks"
@@ -81,22 +82,8 @@ _INSERT_ENTRY = ("INSERT OR REPLACE INTO entries (tenant, customer_id, occurred_
 _UPSERT_ALIAS = ("INSERT INTO aliases (tenant, alias_id, survivor_id, version) VALUES (?, ?, ?, ?) "
                  "ON CONFLICT (tenant, alias_id) DO UPDATE SET survivor_id = excluded.survivor_id, "
                  "version = excluded.version WHERE excluded.version > aliases.version")  # fmt: skip
-#: What a filter, a cursor or the masker needs of a timeline entry: (event_id, channel, type,
-#: schema_version, occurred_at in epoch milliseconds). A plain tuple of strings and ints,
-#: which the garbage collector stops tracking after one pass.
-Fact = tuple[str, str, str, int, int]
 SCHEMA_VERSION = 2  # the layout below; a file with another is dropped and rebuilt
 REBUILD_CHUNK = 200_000  # rows per store read while rebuilding
-
-
-def event_key(event_id: str) -> bytes:
-    """The id's bytes in the order ClickHouse sorts UUIDs: the second 8 bytes, then the first.
-
-    From the hex digits directly: ``uuid.UUID`` took a quarter of a rebuild."""
-    raw = bytes.fromhex(event_id.replace("-", ""))
-    if len(raw) != 16:
-        raise ValueError(f"not a UUID: {event_id!r}")
-    return raw[8:] + raw[:8]
 
 
 class ServingIndex:
@@ -193,87 +180,54 @@ class ServingIndex:
         return Resolution(uuid.UUID(survivor), (survivor, *(m[0] for m in merged)))
 
     def timeline(
-        self,
-        tenant: str,
-        customer_ids: Sequence[str],
-        *,
-        limit: int = 50,
-        after: tuple[datetime, str] | None = None,
-        channels: list[str] | None = None,
-        types: list[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        self, tenant: str, customer_ids: Sequence[str], query: TimelineQuery
     ) -> TimelinePage:
         """What ``reads.timeline`` answers, from the index: same order, filters and cursors."""
-        found, more = self._rows(tenant, customer_ids, limit, after, channels, types, since, until)
+        found, more = self._rows(tenant, customer_ids, query)
         entries = [_entry(r) for r in found]
         return TimelinePage(entries, (entries[-1]["occurred_at"], entries[-1]["event_id"])
                             if more and entries else None)  # fmt: skip
 
-    def head(
-        self, tenant: str, customer_ids: Sequence[str], limit: int
-    ) -> tuple[list[bytes], list[Fact], bool]:
+    def head(self, tenant: str, customer_ids: Sequence[str], limit: int) -> Head:
         """The agent API's first read: the newest ``limit`` entries as the JSON the API writes
-        (times as text, the stored payload text as it is), each entry's (event_id, channel,
-        type, schema_version, occurred_at in epoch ms), and whether that is the whole timeline.
+        (times as text, the stored payload text as it is), their facts, and whether that is the
+        whole timeline.
 
         No payload is parsed and no time made an object: a first page is a tenth
         of a millisecond of JSON writing here, and nothing for the collector."""
-        found, more = self._rows(tenant, customer_ids, limit)
+        found, more = self._rows(tenant, customer_ids, TimelineQuery(limit=limit))
         dumps, fragment = orjson.dumps, orjson.Fragment
         texts = [dumps({"event_id": r[0], "occurred_at": r[10], "channel": r[2], "type": r[3],
                         "summary": r[4], "source": r[5], "payload": fragment(r[6] or "{}"),
                         "recorded_under": r[7], "received_at": r[11], "schema_version": r[9]})
                  for r in found]  # fmt: skip
         facts = [(r[0], r[2], r[3], int(r[9]), int(r[1])) for r in found]
-        return texts, facts, not more
+        return Head(texts, facts, not more)
 
     def _rows(
-        self,
-        tenant: str,
-        customer_ids: Sequence[str],
-        limit: int,
-        after: tuple[datetime, str] | None = None,
-        channels: list[str] | None = None,
-        types: list[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        self, tenant: str, customer_ids: Sequence[str], query: TimelineQuery
     ) -> tuple[list[tuple[Any, ...]], bool]:
-        """The first ``limit`` rows of the timeline, and whether more follow.
+        """The first ``query.limit`` rows of the timeline, and whether more follow.
 
         Each id is read newest first along its own key range and the ranges
         are merged (``UNION ALL`` of ``LIMIT`` reads), so a survivor with
         aliases costs one short range per id, not a sort of all its rows.
         An event found under two ids counts once, as ``LIMIT 1 BY event_id``.
         """
-        where: list[str] = ["tenant = ?", "customer_id = ?"]
-        params: list[Any] = [tenant, ""]
-        if after is not None:
-            where.append("(occurred_ms < ? OR (occurred_ms = ? AND event_key < ?))")
-            at = epoch_ms(after[0])
-            params += [at, at, event_key(after[1])]
-        if channels:
-            where.append(f"channel IN ({', '.join('?' * len(channels))})")
-            params += channels
-        if types:
-            where.append(f"type IN ({', '.join('?' * len(types))})")
-            params += types
-        if since is not None:
-            where.append("occurred_ms >= ?")
-            params.append(epoch_ms(since))
-        if until is not None:
-            where.append("occurred_ms < ?")
-            params.append(epoch_ms(until))
+        params: list[Any] = []
+        where = ["tenant = ?", "customer_id = ?", *keyset.sqlite(query, params)]
         ids = list(dict.fromkeys(str(uuid.UUID(c)) for c in customer_ids))
+        order = keyset.SQLITE_ORDER
         one = (f"SELECT * FROM (SELECT {_ENTRY_COLUMNS}, event_key FROM entries "
-               f"WHERE {' AND '.join(where)} ORDER BY occurred_ms DESC, event_key DESC LIMIT ?)")  # fmt: skip
-        sql = (" UNION ALL ".join([one] * len(ids)) + " ORDER BY occurred_ms DESC, event_key DESC"
+               f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?)")  # fmt: skip
+        sql = (" UNION ALL ".join([one] * len(ids)) + f" ORDER BY {order}"
                if len(ids) > 1 else one[len("SELECT * FROM (") : -1])  # fmt: skip
+        limit = query.limit
         wanted = limit + 1
         while True:
             args: list[Any] = []
             for customer in ids:
-                args += [tenant, customer, *params[2:], wanted]
+                args += [tenant, customer, *params, wanted]
             rows = self._db().execute(sql, args).fetchall()
             found: list[tuple[Any, ...]] = []
             seen: set[str] = set()

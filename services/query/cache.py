@@ -10,8 +10,7 @@ names the customers it touched (``drop``), and what was kept for them goes.
 Kept per (tenant, id asked for): its ``Resolution`` (the survivor and every id
 merged into it). Kept per (tenant, survivor): the ``Head`` of its timeline,
 the newest entries (as the API writes them) and whether that is all of them.
-``page_from_head`` answers a page from a head when the answer is exact, and
-says so when it is not.
+``services.query.tiers`` answers a page from a head when the answer is exact.
 
 A read that raced a write must not keep what it read: every drop moves
 ``epoch`` on, and ``keep_*`` refuses what was read under an older epoch.
@@ -22,40 +21,11 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from events.timestamps import epoch_ms, from_epoch_ms
-from projections.reads import Resolution
-from projections.serving_index import Fact
+from projections.timeline.model import Head, Resolution
 
 Key = tuple[str, str]  # (tenant, customer id as text)
-
-
-@dataclass(frozen=True)
-class Head:
-    """A survivor's newest timeline entries, newest first; ``complete``: there are no others.
-
-    Each entry is kept as the JSON the API writes for it (``texts``, unmasked)
-    with its ``facts`` beside it, not as a dict: a first page is then written
-    without parsing payloads or formatting times, and a thousand kept heads
-    are a hundred thousand byte strings and untracked tuples, which the
-    garbage collector does not walk, instead of half a million dicts it did.
-    """
-
-    texts: list[bytes]
-    facts: list[Fact]
-    complete: bool
-
-
-@dataclass(frozen=True)
-class HeadPage:
-    """A page answered from a head: its entries' JSON and facts, and the cursor key."""
-
-    texts: list[bytes]
-    facts: list[Fact]
-    next_after: tuple[datetime, str] | None
 
 
 class ReadCache:
@@ -142,50 +112,3 @@ class ReadCache:
                 watching.discard((kind, key))
                 if not watching:
                     del self._watchers[(key[0], customer_id)]
-
-
-def page_from_head(
-    head: Head,
-    *,
-    limit: int,
-    after: tuple[datetime, str] | None = None,
-    channels: list[str] | None = None,
-    types: list[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> HeadPage | None:
-    """The page ``reads.timeline`` would give, if the head holds it for certain; else None.
-
-    The head is a prefix of the timeline in the store's order, so the first
-    ``limit + 1`` matches inside it are the first overall. Fewer matches are
-    the whole answer only when the head is the whole timeline. A cursor is
-    found by its entry (not compared): the store's UUID order is its own.
-    """
-    facts = head.facts
-    start = 0
-    if after is not None:
-        at_ms, event_id = epoch_ms(after[0]), after[1]
-        start = next((i + 1 for i, f in enumerate(facts) if f[0] == event_id and f[4] == at_ms),
-                     -1)  # fmt: skip
-        if start < 0:
-            return None
-    low = epoch_ms(since) if since is not None else None
-    high = epoch_ms(until) if until is not None else None
-    found: list[int] = []
-    for i in range(start, len(facts)):
-        fact = facts[i]
-        if channels and fact[1] not in channels:
-            continue
-        if types and fact[2] not in types:
-            continue
-        if (low is not None and fact[4] < low) or (high is not None and fact[4] >= high):
-            continue
-        found.append(i)
-        if len(found) > limit:
-            last = facts[found[limit - 1]]
-            return HeadPage([head.texts[j] for j in found[:limit]],
-                            [facts[j] for j in found[:limit]],
-                            (from_epoch_ms(last[4]), last[0]))  # fmt: skip
-    if not head.complete:
-        return None
-    return HeadPage([head.texts[j] for j in found], [facts[j] for j in found], None)

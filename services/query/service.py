@@ -30,10 +30,11 @@ from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, L
 from services.platform.metrics import ProjectorMetrics, RequestTimer
 from services.platform.readside_metrics import ReadSideCollector
 from services.query.admin import Replays, admin_router
-from services.query.app import QueryDeps, create_query_app
+from services.query.app import create_query_app
 from services.query.audit import AuditLog
 from services.query.cache import ReadCache
 from services.query.changes import ChangeFeed
+from services.query.deps import QueryDeps
 from services.settings import Settings
 
 log = logging.getLogger("touchline.projector")

@@ -8,9 +8,10 @@ from typing import Any
 
 import orjson
 
-from projections.reads import Resolution
-from services.query.app import _fact
-from services.query.cache import Head, ReadCache, page_from_head
+from projections.timeline.model import Head, Resolution, TimelineQuery
+from projections.timeline.store import fact_of as _fact
+from services.query.cache import ReadCache
+from services.query.tiers import page_from_head
 
 T = "shop"
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -38,30 +39,32 @@ def ids(page: Any) -> list[str]:
 
 def test_a_complete_head_answers_every_filter_exactly() -> None:
     head = newest(10, True)
-    page = page_from_head(head, limit=50, channels=["email"])
+    page = page_from_head(head, TimelineQuery(limit=50, channels=("email",)))
     assert page is not None and ids(page) == [e["event_id"] for e in entries(10)[1::3]]
     assert page.next_after is None
 
 
 def test_a_page_cut_inside_the_head_carries_the_cursor_of_its_last_entry() -> None:
     head = newest(100, False)
-    first = page_from_head(head, limit=50)
+    first = page_from_head(head, TimelineQuery(limit=50))
     assert first is not None and ids(first) == ids(newest(50, True))
     assert first.next_after == (entries(50)[-1]["occurred_at"], entries(50)[-1]["event_id"])
-    second = page_from_head(head, limit=20, after=first.next_after)
+    second = page_from_head(head, TimelineQuery(limit=20, after=first.next_after))
     assert second is not None and ids(second) == [e["event_id"] for e in entries(70)[50:]]
 
 
 def test_an_incomplete_head_that_runs_out_answers_nothing() -> None:
     head = newest(100, False)
-    assert page_from_head(head, limit=50, channels=["chat"]) is None  # 33 in the head, more beyond
-    assert page_from_head(head, limit=50, after=(START, "not-in-the-head")) is None
+    chat = TimelineQuery(limit=50, channels=("chat",))
+    assert page_from_head(head, chat) is None  # 33 in the head, more beyond
+    past_the_head = (START - timedelta(minutes=100), str(uuid.UUID(int=101)))
+    assert page_from_head(head, TimelineQuery(limit=50, after=past_the_head)) is None
 
 
 def test_time_range_is_since_inclusive_until_exclusive() -> None:
     head = newest(10, True)
-    page = page_from_head(head, limit=50, since=START - timedelta(minutes=3),
-                          until=START - timedelta(minutes=1))  # fmt: skip
+    page = page_from_head(head, TimelineQuery(limit=50, since=START - timedelta(minutes=3),
+                                              until=START - timedelta(minutes=1)))  # fmt: skip
     assert page is not None and ids(page) == [
         e["event_id"] for e in entries(4)[2:4]
     ]  # minutes 2 and 3 back
