@@ -20,7 +20,7 @@ import httpx
 
 from services.kafka.broker import LocalKafkaBroker
 from services.kafka.topics import ensure_topics
-from services.settings import Settings
+from services.platform.settings import Settings
 from services.simulator.simulation import SimulationConfig, simulate
 
 REPO = Path(__file__).resolve().parents[1]

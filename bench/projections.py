@@ -35,10 +35,11 @@ from bench.common import TOUCHLINE, Stack, private_stack, valid_events
 from bench.http_client import KeepAliveConnection
 from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from projections import rows
+from projections.log import end_offsets
 from projections.migrations import apply_migrations
 from projections.replay import replay
 from projections.store import open_projection_store
-from services.kafka.lag import end_offsets, group_lag
+from services.kafka.lag import group_lag
 
 
 def start(stack: Stack, command: str, workdir: Path, *args: str) -> subprocess.Popen[bytes]:

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from events.topics import RESOLVED
-from projections.projector import Flush, Projector
+from projections.flushes import Flush
+from projections.log import end_offsets
+from projections.projector import Projector, ProjectorConfig
 from projections.serving_index import forget_mark
 from projections.store import ProjectionStore
-from services.kafka.lag import end_offsets
 
 REPLAYABLE = {"touchpoints": (RESOLVED, ("touchpoints", "touchpoint_ids"))}
 
@@ -99,8 +100,8 @@ def replay(
             if progress is not None:
                 progress(min(done, total), total)
 
-        projector = Projector(store, bootstrap, group, topics=[topic], rename=rename,
-                              until=ends, on_flush=report)  # fmt: skip
+        config = ProjectorConfig(group, topics=[topic], rename=rename, until=ends)
+        projector = Projector(store, bootstrap, config, on_flush=report)
         asyncio.run(projector.run())
 
     catch_up()  # most of the log, while the live projection keeps serving and writing

@@ -11,7 +11,7 @@ import pytest
 
 from services.kafka.broker import LocalKafkaBroker
 from services.kafka.topics import ensure_topics
-from services.settings import Settings
+from services.platform.settings import Settings
 from tests.support import JAR_CACHE, ApiServer, base_env, free_port, start_api
 
 

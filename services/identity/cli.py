@@ -23,7 +23,7 @@ from services.identity.commands import (
     detach_command,
     erase_command,
 )
-from services.settings import Settings
+from services.platform.settings import Settings
 
 EXIT_REJECTED = 2
 EXIT_BROKER_DOWN = 3

@@ -33,8 +33,8 @@ from services.kafka.event_log import EventLog, KafkaEventLog
 from services.platform.docs import add_offline_docs
 from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import IngestMetrics, RequestTimer, exposition
+from services.platform.settings import Settings
 from services.platform.slots import claim_worker_slot
-from services.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from services.settings import Settings
+from services.platform.settings import Settings
 
 KAFKA_VERSION = "3.9.1"
 DEPLOY = Path(str(files("services.kafka") / "deploy"))  # links to deploy/kafka (a package resource)

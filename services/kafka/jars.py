@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.kafka.broker import ensure_jars
-from services.settings import Settings
+from services.platform.settings import Settings
 
 if __name__ == "__main__":
     print(f"kafka jars: {ensure_jars(Settings.from_env())}")

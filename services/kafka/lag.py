@@ -8,6 +8,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from projections.log import partitions_of
+
 NOT_YET = 2**62  # the group has no coordinator or offsets yet: as far behind as can be
 
 
@@ -21,25 +23,6 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     return NOT_YET if found is None else sum(found.values())
 
 
-async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
-    """Every partition's stable end (what a read_committed reader can reach)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
-    await consumer.start()
-    try:
-        return await _ends(consumer, topics)
-    finally:
-        await consumer.stop()
-
-
-async def _ends(consumer: AIOKafkaConsumer, topics: list[str]) -> dict[TopicPartition, int]:
-    partitions = [
-        TopicPartition(topic, p)
-        for topic in topics
-        for p in await consumer._client._wait_on_metadata(topic)
-    ]
-    return dict(await consumer.end_offsets(partitions))
-
-
 class LagProbe:
     """A group's lag per partition, with its clients kept open between readings.
 
@@ -51,6 +34,7 @@ class LagProbe:
     def __init__(self, bootstrap: str, group: str, topics: list[str]) -> None:
         self.bootstrap, self.group, self.topics = bootstrap, group, topics
         self._admin: AIOKafkaAdminClient | None = None
+        self._known: list[TopicPartition] | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
     async def by_partition(self) -> dict[TopicPartition, int] | None:
@@ -58,7 +42,7 @@ class LagProbe:
         try:
             admin, consumer = await self._clients()
             committed = await admin.list_consumer_group_offsets(self.group)
-            ends = await _ends(consumer, self.topics)
+            ends = dict(await consumer.end_offsets(await self._partitions()))
         except (KafkaError, OSError):
             await self.stop()  # reconnect on the next reading
             return None
@@ -76,6 +60,11 @@ class LagProbe:
         for tp, lag in found.items():
             totals[tp.topic] = totals.get(tp.topic, 0) + lag
         return totals
+
+    async def _partitions(self) -> list[TopicPartition]:
+        if self._known is None:
+            self._known = await partitions_of(self.bootstrap, self.topics)
+        return self._known
 
     async def stop(self) -> None:
         admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None

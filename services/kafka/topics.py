@@ -23,7 +23,7 @@ from events.topics import (
     TOUCHPOINTS,
     changelog_topic,
 )
-from services.settings import Settings
+from services.platform.settings import Settings
 
 _KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 _COMPACTED = {"cleanup.policy": "compact"}

@@ -7,7 +7,7 @@ metric objects on every request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -20,7 +20,7 @@ class Counts(Protocol):
 
 
 class ReadSideCollector:
-    def __init__(self, cache: Counts, freshness: Callable[[], dict[str, Any] | None]) -> None:
+    def __init__(self, cache: Counts, freshness: Callable[[], Mapping[str, Any] | None]) -> None:
         self.cache, self.freshness = cache, freshness
 
     def collect(self) -> Iterator[Metric]:

@@ -15,7 +15,7 @@ from typing import TextIO
 
 from events.contracts.heartbeat import Heartbeat
 from services.platform.heartbeats import PROCESSING_STAGES, HealthView, now_ms, stage_health
-from services.settings import Settings
+from services.platform.settings import Settings
 
 EXIT_DOWN = 3
 

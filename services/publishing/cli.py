@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from services.platform.settings import Settings
 from services.publishing.file_publish import (
     Line,
     PublishFailed,
@@ -19,7 +20,6 @@ from services.publishing.file_publish import (
     publish_kafka,
     read_ndjson,
 )
-from services.settings import Settings
 
 SPREADSHEETS = frozenset({".csv", ".tsv", ".xlsx", ".xlsm", ".xls", ".ods"})
 

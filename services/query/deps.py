@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -43,7 +43,7 @@ class QueryDeps:
     changes: ChangeFeed = field(default_factory=ChangeFeed)
     index: ServingIndex | None = None  # used for resolutions and timelines while it is ready
     #: the in-process projector's freshness (None until it has one): no store read for it
-    freshness_of: Callable[[], dict[str, Any] | None] | None = None
+    freshness_of: Callable[[], Mapping[str, Any] | None] | None = None
     health: HealthView | None = None  # the processing stages, as their heartbeats tell
     registry: CollectorRegistry | None = None  # what /metrics shows
     reader: TieredReader = field(init=False)

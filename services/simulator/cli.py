@@ -10,12 +10,12 @@ from pathlib import Path
 import orjson
 
 from events.timestamps import TimestampError, parse_instant
+from services.platform.settings import Settings
 from services.publishing.cli import send_lines
 from services.publishing.file_publish import (
     Line,
     PublishSummary,
 )
-from services.settings import Settings
 from services.simulator.simulation import SimulationConfig, simulate
 
 

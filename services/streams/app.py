@@ -31,7 +31,7 @@ from services.identity.store import eventsourcing_env
 from services.kafka.lag import LagProbe
 from services.platform.heartbeats import Beating, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import StageMetrics
-from services.settings import Settings
+from services.platform.settings import Settings
 from services.streams import log_gaps
 from services.streams.contiguity import ContiguousFeed, RangeReader
 from services.streams.output import OutputWriter

@@ -15,8 +15,8 @@ import faust
 from prometheus_client import CollectorRegistry, start_http_server
 
 from services.kafka.topics import ensure_topics
+from services.platform.settings import Settings
 from services.platform.slots import claim_worker_slot
-from services.settings import Settings
 from services.streams.app import create_stream_app
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from services.settings import Settings
+from services.platform.settings import Settings
 from services.webhooks.connectors import Connector, ConnectorError, Issued, SqliteConnectorStore
 from services.webhooks.registry import PROVIDERS
 from services.webhooks.sealing import AesGcmSealer, SealError, load_or_create_key

@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from events.topics import RESOLVED
+from projections.dedup import Dedup
 from projections.migrations import apply_migrations
-from projections.projector import Projector
 from projections.rows import SourceRecord
 from projections.store import open_projection_store
 
@@ -41,8 +41,7 @@ def test_the_first_sighting_is_kept_over_later_copies_in_lower_partitions(
     store = open_projection_store(f"chdb://{tmp_path}")
     try:
         apply_migrations(store)
-        projector = Projector(store=store, bootstrap="unused:9092")
-        kept = projector._unseen([copies[i] for i in order])
+        kept = Dedup(store).unseen([copies[i] for i in order])
     finally:
         store.close()
     assert list(kept) == [("t1", EVENT)]

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from events.topics import RESOLVED
 from projections import reads
 from projections.migrations import apply_migrations
-from projections.projector import Projector
+from projections.projector import Projector, ProjectorConfig
 from projections.store import as_utc, open_projection_store
 from tests.integration.pipeline import Run
 from tests.support import random_tenant, start_group_at_end
@@ -40,8 +40,9 @@ def test_a_lone_event_is_flushed_without_waiting_out_the_interval(
         asyncio.run(start_group_at_end(kafka_bootstrap, group, [RESOLVED]))
 
         async def project_one() -> tuple[float, Any]:
-            projector = Projector(store, kafka_bootstrap, group, flush_rows=100_000,
-                                  flush_interval_s=60.0, topics=[RESOLVED])  # fmt: skip
+            config = ProjectorConfig(group, flush_rows=100_000, flush_interval_s=60.0,
+                                     topics=[RESOLVED])  # fmt: skip
+            projector = Projector(store, kafka_bootstrap, config)
             task = asyncio.create_task(projector.run())
             await asyncio.sleep(2.0)  # assigned and positioned at the ends
             producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)

@@ -18,7 +18,7 @@ import pytest
 
 from events.topics import RESOLVED
 from projections.migrations import apply_migrations
-from projections.projector import Projector
+from projections.projector import Projector, ProjectorConfig
 from projections.store import open_projection_store
 from services.kafka.lag import group_lag
 from tests.integration.pipeline import Run
@@ -56,15 +56,15 @@ def test_a_flush_interrupted_after_its_insert_is_redone_without_duplicates(
     try:
         apply_migrations(store)
         group = f"projector-{random_tenant()}"
-        crashing = CrashingProjector(store, kafka_bootstrap, group, flush_rows=100_000,
-                                     flush_interval_s=2.0, topics=[RESOLVED])  # fmt: skip
+        config = ProjectorConfig(group, flush_rows=100_000, flush_interval_s=2.0, topics=[RESOLVED])
+        crashing = CrashingProjector(store, kafka_bootstrap, config)
         with pytest.raises(CrashBeforeCommit):
             asyncio.run(crashing.run())
         first_rows = store.query_rows(count, {"t": tenant})[0]
         assert first_rows[0] > 0, "the crashed flush wrote nothing: nothing to redo"
 
         async def catch_up() -> Projector:
-            projector = Projector(store, kafka_bootstrap, group, topics=[RESOLVED])
+            projector = Projector(store, kafka_bootstrap, ProjectorConfig(group, topics=[RESOLVED]))
             task = asyncio.create_task(projector.run())
             while await group_lag(kafka_bootstrap, group, [RESOLVED]) != 0:
                 assert not task.done(), task.exception()

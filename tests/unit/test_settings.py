@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.settings import Settings, SettingsError
+from services.platform.settings import Settings, SettingsError
 
 
 def test_defaults_are_the_embedded_single_machine_mode() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from events.topics import changelog_topic
 from services.kafka.topics import topic_specs
-from services.settings import Settings
+from services.platform.settings import Settings
 from services.streams.app import create_stream_app
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from services.settings import Settings
+from services.platform.settings import Settings
 from services.webhooks.cli import add_connectors_command
 from services.webhooks.connectors import ConnectorError, SqliteConnectorStore
 from services.webhooks.delivery import Headers, RawDelivery

@@ -30,9 +30,9 @@ from services.ingest.app import create_app
 from services.kafka.broker import BrokerError, LocalKafkaBroker
 from services.kafka.topics import TopicError, ensure_topics, wait_for_coordinator
 from services.platform.heartbeats import INTERVAL_S, instance_id, now_ms, publish_once
+from services.platform.settings import Settings
 from services.platform.supervisor import Child, GaveUp, Supervisor, touchline_child
 from services.publishing.file_publish import Line, PublishFailed, PublishSummary, publish_http
-from services.settings import Settings
 from services.simulator.journeys import Journeys
 from services.simulator.simulation import SimulationConfig, live_events, simulate
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 from projections.analyst import AnalystQueryError, run_analyst_query
 from projections.migrations import MigrationError, apply_migrations
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
-from services.settings import Settings
+from services.platform.settings import Settings
 
 EXIT_REFUSED = 2
 EXIT_UNAVAILABLE = 3
@@ -109,7 +109,7 @@ def _cell(value: Any) -> str:
 
 
 def _projector(args: argparse.Namespace, settings: Settings) -> int:
-    from services.query.service import run_projection_service
+    from services.platform.roots.projection_service import run_projection_service
 
     return run_projection_service(settings)
 

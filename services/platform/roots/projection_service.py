@@ -1,8 +1,10 @@
-"""``touchline projector``: the process that owns the projection store.
+"""``touchline projector``: the process that owns the projection store, composed in one place.
 
 It runs the projector (Kafka to ClickHouse) and serves the agent API and
 page from the same store, in one event loop: an embedded chDB directory opens
-in one process only, so the reads must live where the writes do.
+in one process only, so the reads must live where the writes do. The
+projector knows only sinks; the serving index and the read side (cache and
+live streams) are handed to it here.
 """
 
 from __future__ import annotations
@@ -20,22 +22,25 @@ import uvicorn
 import uvloop
 from prometheus_client import CollectorRegistry
 
+from projections.flushes import Flush
 from projections.migrations import apply_migrations
-from projections.projector import SOURCES, Flush, Projector
+from projections.projector import SOURCES, Projector, ProjectorConfig
 from projections.serving_index import IndexMirror, ServingIndex
+from projections.sinks import ServingIndexSink, Sink
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
 from services.auth.sqlite import SqliteKeyStore
 from services.kafka.lag import LagProbe
 from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import ProjectorMetrics, RequestTimer
 from services.platform.readside_metrics import ReadSideCollector
+from services.platform.settings import Settings
 from services.query.admin import Replays, admin_router
 from services.query.app import create_query_app
 from services.query.audit import AuditLog
 from services.query.cache import ReadCache
 from services.query.changes import ChangeFeed
 from services.query.deps import QueryDeps
-from services.settings import Settings
+from services.query.readside import ReadSideSink
 
 log = logging.getLogger("touchline.projector")
 
@@ -59,19 +64,16 @@ def run_projection_service(settings: Settings) -> int:
 
 async def _serve(settings: Settings, store: ProjectionStore) -> None:
     cache, changes = ReadCache(settings.query_cache_customers), ChangeFeed()
-
-    def written(touched: set[tuple[str, str]]) -> None:
-        cache.drop(touched)
-        changes.notify(touched)
-
     loop = asyncio.get_running_loop()
     index = (ServingIndex(settings.serving_index_path, resident=settings.serving_index_resident)
              if settings.serving_index_path else None)  # fmt: skip
     registry = CollectorRegistry()
     metrics = ProjectorMetrics(registry)
-    projector = Projector(store, settings.kafka_bootstrap, settings.projector_group,
-                          settings.projector_flush_rows, settings.projector_flush_ms / 1000,
-                          on_change=written, serving=index,
+    followers: list[Sink] = [ServingIndexSink(index)] if index is not None else []
+    followers.append(ReadSideSink(cache, changes, loop))
+    config = ProjectorConfig(settings.projector_group, settings.projector_flush_rows,
+                             settings.projector_flush_ms / 1000)  # fmt: skip
+    projector = Projector(store, settings.kafka_bootstrap, config, followers,
                           on_flush=lambda flush, rows: _count_flush(metrics, projector, flush, rows))  # fmt: skip
     registry.register(ReadSideCollector(cache, projector.freshness))
     audit = AuditLog(store)
@@ -92,10 +94,10 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
 
     replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=swapped)
     app.include_router(admin_router(keys, replays))
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.query_port,
-                            log_level="warning", lifespan="off")  # fmt: skip
+    serving_config = uvicorn.Config(app, host=settings.http_host, port=settings.query_port,
+                                    log_level="warning", lifespan="off")  # fmt: skip
     quiet_collector()
-    server = QuietServer(config)
+    server = QuietServer(serving_config)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

@@ -8,7 +8,7 @@ import logging
 import uvicorn
 
 from services.kafka.topics import ensure_topics
-from services.settings import Settings
+from services.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 
