@@ -17,8 +17,7 @@ import uuid
 from typing import Any
 
 from events.topics import TOUCHPOINTS
-from services.streams.transport import StreamApp
-from services.streams.worker import QuietWorker
+from services.compat.faust import QuietWorker, StreamApp
 
 
 def main() -> None:

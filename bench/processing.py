@@ -36,10 +36,10 @@ from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
 from services.identity.store import eventsourcing_env
 from services.kafka.lag import group_lag
+from services.kafka.output import OutputWriter
 from services.platform.settings import Settings
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from services.simulator.simulation import SimulationConfig, simulate
-from services.streams.output import OutputWriter
 
 
 async def publish(stack: Stack, tenant: str, customers: int) -> int:

@@ -1,5 +1,8 @@
 """The projector: Kafka topics in, ClickHouse rows out, exactly once as readers see it.
 
+Long because the consumer's life (assign, recover an interrupted flush, poll,
+flush, commit) is one sequence; every decision in it lives in its own module.
+
 It reads ``touchpoints.resolved``, ``customers``, ``scores`` and
 ``touchpoints.deadletter`` and writes them in flushes (on size, time, or as
 soon as it has caught up). Each flush commits an intent first and its end

@@ -1,5 +1,8 @@
 """The agents' serving index: each customer's timeline and merges, in SQLite, for point reads.
 
+Long because one file's layout, its writes, its reads and its rebuild from the
+store change together (a column added is added to all four).
+
 Why it exists: an agent's first read of a customer asks ClickHouse two
 questions (who is this id now, and its newest entries). In embedded chDB every
 query costs about 10 ms of planning and runs one at a time, so 50 agents

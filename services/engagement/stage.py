@@ -36,7 +36,7 @@ from services.engagement.state import (
     new_state,
     summary,
 )
-from services.streams.output import OutputWriter
+from services.kafka.output import OutputWriter
 
 
 def fact_of(envelope: Mapping[str, Any]) -> Fact:

@@ -31,7 +31,7 @@ from events.records import Record
 from events.topics import CUSTOMERS, DEADLETTER, RESOLVED
 from services.identity.domain import Customer
 from services.identity.resolver import IdentityResolver
-from services.streams.output import OutputWriter
+from services.kafka.output import OutputWriter
 
 POSITION = "customers-relay"
 

@@ -19,40 +19,23 @@ import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
-from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ProcessRecorder, Tracking
 from eventsourcing.popo import POPOFactory
 from eventsourcing.projection import EventSourcedProjection
 
-from services.identity.commands import Command, DetachIdentity, EraseCustomer
+from services.compat.eventsourcing import MultiTracking, POPOMultiTrackingRecorder
+from services.identity.batch import BatchWork
+from services.identity.commands import Command
 from services.identity.domain import (
     Customer,
     IdentityClaim,
     claim_id,
-    customer_id_for,
-    identity_key,
 )
-from services.identity.recorders import MultiTracking, POPOMultiTrackingRecorder
+from services.identity.outcomes import CommandOutcome, Resolution, Sighting
 from services.identity.rules import STRONG_KINDS, WEAK_KINDS, IdentityRules
-
-
-class Sighting(NamedTuple):
-    """What identity resolution needs of a touchpoint."""
-
-    tenant: str
-    event_id: str
-    occurred_at: str
-    type: str
-    identities: Mapping[str, str]
-
-
-class Resolution(NamedTuple):
-    event_id: str
-    customer_id: str | None  # None: only junk identifiers, nothing to resolve to
-    flags: tuple[str, ...]
 
 
 @dataclass
@@ -62,12 +45,6 @@ class SightingBatch:
     sightings: list[Sighting]
     more_tracking: list[Tracking] = field(default_factory=list)  # partitions after the first
     resolutions: list[Resolution] = field(default_factory=list)
-
-
-class CommandOutcome(NamedTuple):
-    command_id: str
-    applied: bool
-    detail: str  # what changed, or why nothing did
 
 
 @dataclass
@@ -158,7 +135,7 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
         lost database connection, a full disk) has changed those objects
         without storing the change; the retry must start from the stored state.
         """
-        self._working: _Working | None = None
+        self._working: BatchWork | None = None
         try:
             self.process_event(batch, tracking)  # type: ignore[arg-type]
         except BaseException:
@@ -170,7 +147,7 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
             raise
 
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[uuid.UUID]) -> None:
-        work = self._working = _Working(self)
+        work = self._working = BatchWork(self, self.rules)
         if isinstance(domain_event, CommandBatch):
             domain_event.outcomes = [work.apply(c) for c in domain_event.commands]
         else:
@@ -211,220 +188,3 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
                 if found is not None:
                     return Resolution(s.event_id, str(found), ("replayed",))
         return Resolution(s.event_id, None, ("unresolved",))
-
-
-class _Working:
-    """Aggregates touched in one batch: later sightings see earlier ones' changes."""
-
-    def __init__(self, app: IdentityResolver) -> None:
-        self.app = app
-        self.rules = app.rules
-        self.loaded: dict[uuid.UUID, Aggregate] = {}
-        self.missing: set[uuid.UUID] = set()
-
-    def touched(self) -> list[Aggregate]:
-        """The aggregates this batch changed (only these are saved).
-
-        Handing eventsourcing every aggregate merely *read* cost a third of
-        the stage's time: each goes through two runtime Protocol checks.
-        """
-        return [a for a in self.loaded.values() if a.pending_events]
-
-    def get(self, aggregate_id: uuid.UUID) -> Any:
-        if aggregate_id in self.loaded:
-            return self.loaded[aggregate_id]
-        if aggregate_id in self.missing:
-            return None
-        try:
-            found: Aggregate = self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            self.missing.add(aggregate_id)
-            return None
-        self.loaded[aggregate_id] = found
-        return found
-
-    def add(self, aggregate: Aggregate) -> None:
-        self.missing.discard(aggregate.id)
-        self.loaded[aggregate.id] = aggregate
-
-    def owner(self, tenant: str, kind: str, value: str) -> Customer | None:
-        claim: IdentityClaim | None = self.get(claim_id(tenant, kind, value))
-        if claim is None or claim.customer_id is None:
-            return None
-        return self.survivor_of(self.get(claim.customer_id))
-
-    def survivor_of(self, customer: Customer) -> Customer:
-        while customer.merged_into is not None:
-            customer = self.get(customer.merged_into)
-        return customer
-
-    # -- commands -----------------------------------------------------------
-
-    def apply(self, command: Command) -> CommandOutcome:
-        if isinstance(command, DetachIdentity):
-            return self._detach(command)
-        return self._erase(command)
-
-    def _detach(self, c: DetachIdentity) -> CommandOutcome:
-        owner = self.owner(c.tenant, c.kind, c.value)
-        if owner is None:
-            return CommandOutcome(c.command_id, False, f"{c.kind}:{c.value} belongs to no customer")
-        if sum(len(v) for v in owner.identities.values()) <= 1:
-            return CommandOutcome(c.command_id, False, "the customer has no other identifier")
-        split = Customer(tenant=c.tenant, seed=f"detach|{c.command_id}", first_seen=owner.first_seen,
-                         cause_event_id=c.command_id, split_from=owner.id)  # fmt: skip
-        self.add(split)
-        owner.detach_identity(c.kind, c.value, split.id, c.reason)
-        split.link_identity(c.kind, c.value, c.command_id)
-        claim: IdentityClaim = self.get(claim_id(c.tenant, c.kind, c.value))
-        claim.reassign(split.id, f"detached: {c.reason}")
-        return CommandOutcome(c.command_id, True, f"{c.kind} moved from {owner.id} to {split.id}")
-
-    def _erase(self, c: EraseCustomer) -> CommandOutcome:
-        if c.customer_id is not None:
-            found: Customer | None = self.get(uuid.UUID(c.customer_id))
-            customer = None if found is None else self.survivor_of(found)
-        else:
-            assert c.kind is not None and c.value is not None
-            customer = self.owner(c.tenant, c.kind, c.value)
-        if customer is None or customer.tenant != c.tenant:
-            return CommandOutcome(c.command_id, False, "no such customer in this tenant")
-        if customer.erased:
-            return CommandOutcome(c.command_id, False, "already erased")
-        everyone = [customer, *(self.get(a) for a in customer.aliases)]
-        for person in everyone:
-            for kind, values in person.identities.items():
-                for value in values:
-                    claim: IdentityClaim | None = self.get(claim_id(c.tenant, kind, value))
-                    if claim is not None and claim.customer_id is not None:
-                        claim.release(c.reason)
-            if not person.erased:
-                person.erase(c.reason)
-        return CommandOutcome(
-            c.command_id, True, f"erased {customer.id} and {len(everyone) - 1} aliases"
-        )
-
-    # -- the rules --------------------------------------------------------
-
-    def resolve(self, s: Sighting) -> Resolution:
-        flags: list[str] = []
-        strong, weak = self._usable(s, flags)
-        if not strong and not weak:
-            return Resolution(s.event_id, None, (*flags, "only_junk_identifiers"))
-        owners_strong = _unique(self.owner(s.tenant, k, v) for k, v in strong)
-        owners_weak = _unique(self.owner(s.tenant, k, v) for k, v in weak)
-        target = self._target(s, strong, weak, owners_strong, owners_weak, flags)
-        for other in owners_weak:
-            if other is not target and not _identified(other):
-                self._merge(target, other, s, f"{weak[0][0]}:{weak[0][1]}")
-            elif other is not target:
-                flags.append("weak_identifier_of_another_customer")
-        self._link_all(target, s, strong, weak, flags)
-        if s.occurred_at < target.first_seen:
-            target.saw_earlier_activity(s.occurred_at, s.event_id)
-        if s.type == "email.unsubscribed" and target.consent.get("email", True):
-            target.change_consent("email", False, s.event_id)
-        return Resolution(s.event_id, str(target.id), tuple(flags))
-
-    def _usable(
-        self, s: Sighting, flags: list[str]
-    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        strong, weak = [], []
-        for kind, value in s.identities.items():
-            if self.rules.is_junk(kind, value):
-                flags.append(f"junk_identifier:{kind}")
-            elif self.rules.is_strong(kind):
-                strong.append((kind, value))
-            else:
-                weak.append((kind, value))
-        strong.sort(key=lambda kv: STRONG_KINDS.index(kv[0]))
-        weak.sort(key=lambda kv: WEAK_KINDS.index(kv[0]) if kv[0] in WEAK_KINDS else 99)
-        return strong, weak
-
-    def _target(self, s: Sighting, strong: list[tuple[str, str]], weak: list[tuple[str, str]],
-                owners_strong: list[Customer], owners_weak: list[Customer], flags: list[str]) -> Customer:  # fmt: skip
-        if len(owners_strong) > 1:
-            return self._merge_all(owners_strong, s, strong, flags)
-        if owners_strong:
-            return owners_strong[0]
-        if strong:
-            return self._create(s, strong[0])
-        identified = [c for c in owners_weak if _identified(c)]
-        if len(identified) > 1:
-            flags.append("weak_identifiers_of_several_customers")
-        if identified:
-            return identified[0]
-        return _oldest(owners_weak) if owners_weak else self._create(s, weak[0])
-
-    def _create(self, s: Sighting, seed: tuple[str, str]) -> Customer:
-        key, generation = identity_key(s.tenant, *seed), 1
-        while self.get(customer_id_for(key if generation == 1 else f"{key}#{generation}")):
-            generation += 1  # an erased customer had this seed: the returning person is new
-        customer = Customer(tenant=s.tenant, seed=key if generation == 1 else f"{key}#{generation}",
-                            first_seen=s.occurred_at, cause_event_id=s.event_id)  # fmt: skip
-        self.add(customer)
-        return customer
-
-    def _merge_all(self, owners: list[Customer], s: Sighting, strong: list[tuple[str, str]],
-                   flags: list[str]) -> Customer:  # fmt: skip
-        survivor = _oldest(owners)
-        for other in sorted(owners, key=_age):
-            if other is survivor:
-                continue
-            if self._would_exceed_cap(survivor, other):
-                flags.append("merge_blocked_by_identity_cap")
-                continue
-            if other.id in survivor.kept_apart or survivor.id in other.kept_apart:
-                flags.append("merge_blocked_by_unmerge")
-                continue
-            reason = next(f"{k}:{v}" for k, v in strong if other.has(k, v) or survivor.has(k, v))
-            self._merge(survivor, other, s, reason)
-        return survivor
-
-    def _merge(self, survivor: Customer, absorbed: Customer, s: Sighting, reason: str) -> None:
-        survivor.absorb(absorbed.id, {k: list(v) for k, v in absorbed.identities.items()},
-                        absorbed.first_seen, reason, s.event_id,
-                        tuple(sorted(absorbed.kept_apart, key=str)), tuple(absorbed.aliases))  # fmt: skip
-        absorbed.merge_into(survivor.id, reason, s.event_id)
-
-    def _would_exceed_cap(self, a: Customer, b: Customer) -> bool:
-        kinds = set(a.identities) | set(b.identities)
-        return any(len(set(a.identities.get(k, [])) | set(b.identities.get(k, []))) > self.rules.max_per_kind
-                   for k in kinds if self.rules.is_strong(k))  # fmt: skip
-
-    def _link_all(self, target: Customer, s: Sighting, strong: list[tuple[str, str]],
-                  weak: list[tuple[str, str]], flags: list[str]) -> None:  # fmt: skip
-        for kind, value in [*strong, *weak]:
-            claim: IdentityClaim | None = self.get(claim_id(s.tenant, kind, value))
-            if claim is not None and claim.customer_id is not None:
-                continue  # owned already (by the target, or by someone it must not merge with)
-            if self.rules.is_strong(kind) and target.count(kind) >= self.rules.max_per_kind:
-                flags.append(f"identity_cap_reached:{kind}")
-                continue
-            target.link_identity(kind, value, s.event_id)
-            if claim is None:
-                self.add(
-                    IdentityClaim(tenant=s.tenant, kind=kind, value=value, customer_id=target.id)
-                )
-            else:  # released by an erasure, seen again
-                claim.reassign(target.id, "seen again after erasure")
-
-
-def _identified(customer: Customer) -> bool:
-    return any(customer.identities.get(kind) for kind in STRONG_KINDS)
-
-
-def _age(customer: Customer) -> tuple[str, str]:
-    return (customer.first_seen, str(customer.id))
-
-
-def _oldest(customers: list[Customer]) -> Customer:
-    return min(customers, key=_age)
-
-
-def _unique(found: Any) -> list[Customer]:
-    out: list[Customer] = []
-    for customer in found:
-        if customer is not None and all(customer is not c for c in out):
-            out.append(customer)
-    return out

@@ -22,9 +22,10 @@ from events.keys import event_key
 from events.records import Record
 from events.topics import DEADLETTER, IDENTITY_COMMANDS, TOUCHPOINTS
 from events.touchpoint import decode_touchpoint
+from services.identity.outcomes import Resolution, Sighting
 from services.identity.relay import CustomerEventRelay
-from services.identity.resolver import IdentityResolver, Resolution, Sighting
-from services.streams.output import OutputWriter
+from services.identity.resolver import IdentityResolver
+from services.kafka.output import OutputWriter
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlparse
 
-from services.identity.recorders import RECORDER_TOPICS
+from services.compat.eventsourcing import RECORDER_TOPICS
 
 
 class StoreUrlError(ValueError):

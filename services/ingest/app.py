@@ -20,21 +20,16 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.responses import Response
 
 from events.catalog import load_catalog
-from events.intake import EventIntake
-from events.topics import TOUCHPOINTS
 from services.auth.keys import KeyStore
-from services.auth.sqlite import SqliteKeyStore
 from services.ingest.errors import IngestError, json_response
 from services.ingest.http import authenticate, decode_events, read_limited
 from services.ingest.openapi import EVENTS_REQUEST, EVENTS_RESPONSES
-from services.ingest.recent_ids import RecentIds
 from services.ingest.service import IngestService
-from services.kafka.event_log import EventLog, KafkaEventLog
+from services.kafka.event_log import EventLog
 from services.platform.docs import add_offline_docs
 from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import IngestMetrics, RequestTimer, exposition
 from services.platform.settings import Settings
-from services.platform.slots import claim_worker_slot
 
 log = logging.getLogger(__name__)
 
@@ -52,31 +47,7 @@ class IngestDeps:
     health: HealthView | None = None  # the processing stages, as their heartbeats tell
 
 
-def build_deps(settings: Settings) -> IngestDeps:
-    slot = claim_worker_slot(settings.data_dir, f"ingest-{settings.http_port}")
-    event_log = KafkaEventLog(
-        settings.kafka_bootstrap,
-        TOUCHPOINTS,
-        transactional_id=f"touchline-ingest-{settings.ingest_instance_id}-{settings.http_port}-{slot}",
-        ack_timeout_ms=settings.kafka_ack_timeout_ms,
-    )
-    intake = EventIntake(settings.default_phone_region)
-    registry = CollectorRegistry()
-    metrics = IngestMetrics(registry)
-    service = IngestService(
-        intake, event_log, RecentIds(settings.dedup_cache_size), metrics=metrics
-    )
-    return IngestDeps(settings, SqliteKeyStore(settings.keys_db_path), event_log, service,
-                      registry, metrics, HealthView(settings.kafka_bootstrap))  # fmt: skip
-
-
-def app_from_env() -> FastAPI:
-    """The factory uvicorn calls in each worker process."""
-    return create_app(Settings.from_env())
-
-
-def create_app(settings: Settings, deps: IngestDeps | None = None) -> FastAPI:
-    deps = deps or build_deps(settings)
+def create_app(deps: IngestDeps) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -23,6 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from events.records import Record
+from services.compat.aiokafka import kill_producer
 from services.kafka.batch_send import send_batched
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class _Lane:
             try:
                 await producer.start()
             except BaseException:
-                await _kill(producer)
+                await kill_producer(producer)
                 raise
             self.producer = producer
         return self.producer
@@ -119,7 +120,7 @@ class _Lane:
         if graceful:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 5.0)
-        await _kill(producer)
+        await kill_producer(producer)
 
 
 class KafkaEventLog(EventLog):
@@ -237,24 +238,6 @@ class KafkaEventLog(EventLog):
         for waiting in group:
             if not waiting.done.done():
                 waiting.done.set_result(None)
-
-
-async def _kill(producer: AIOKafkaProducer) -> None:
-    """Stop a failed producer *now*, dropping what it still buffers.
-
-    A graceful ``stop()`` would keep its sender retrying in the background and
-    could commit the failed transaction once the broker is back, after the
-    request was already answered 503. Killing the sender instead leaves the
-    transaction open on the broker, where the next producer with the same
-    transactional id aborts it (fencing), so nothing of it becomes visible.
-    Reaches into aiokafka's sender because the public API has no abort-now.
-    """
-    producer._closed = True
-    with contextlib.suppress(Exception):
-        if producer._sender is not None:
-            await producer._sender.close()
-    with contextlib.suppress(Exception):
-        await producer.client.close()
 
 
 def _retrieve_later(future: asyncio.Future[Any]) -> None:

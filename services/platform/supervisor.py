@@ -154,5 +154,5 @@ class Supervisor:
 
 def touchline_child(name: str, data_dir: Path, *args: str) -> Child:
     """A ``touchline <name>`` child of this interpreter, logging to ``<data dir>/<name>.log``."""
-    argv = [sys.executable, "-m", "services.platform.cli", name, *args]
+    argv = [sys.executable, "-m", "services.entrypoints.cli", name, *args]
     return Child(name, argv, data_dir / f"{name}.log")

@@ -1,5 +1,7 @@
 """What a simulated person does over time, as touchpoint envelopes (before ingest normalizes them).
 
+Long because it is the catalogue of behaviours, one method per journey, all on one person model.
+
 Channels reveal different identifiers: calls show a phone number, store visits
 a loyalty card, emails an address, social DMs a handle. Only some events carry
 two at once (a web form with email and phone, a logged-in chat, an online

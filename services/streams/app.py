@@ -12,7 +12,6 @@ import asyncio
 import functools
 import logging
 import time
-import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -20,22 +19,21 @@ from typing import Any, TypeVar
 
 import faust
 import orjson
-from faust.streams import _current_event
 from prometheus_client import CollectorRegistry
 
 from events.topics import ENGAGEMENT_TABLE, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
+from services.compat.faust import StreamApp, in_event_of, publish_changelog
 from services.engagement.stage import EngagementStage
 from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
 from services.identity.store import eventsourcing_env
 from services.kafka.lag import LagProbe
+from services.kafka.output import OutputWriter
 from services.platform.heartbeats import Beating, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import StageMetrics
 from services.platform.settings import Settings
-from services.streams import log_gaps
 from services.streams.contiguity import ContiguousFeed, RangeReader
-from services.streams.output import OutputWriter
-from services.streams.transport import StreamApp
+from services.streams.log_gaps import LogGaps
 
 BATCH_WAIT_S = 0.1
 T = TypeVar("T")
@@ -47,8 +45,10 @@ def create_stream_app(
     store: str = "rocksdb://",
     state_dir: Path | None = None,
     registry: CollectorRegistry | None = None,
+    gaps: LogGaps | None = None,
 ) -> faust.App:
-    """``state_dir``: this worker's own table folder (RocksDB locks it: one worker each)."""
+    """``state_dir``: this worker's own table folder (RocksDB locks it: one worker each);
+    ``gaps``: the offsets aiokafka skipped, when the worker installed the noting of them."""
     app = StreamApp(
         settings.worker_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -90,9 +90,8 @@ def create_stream_app(
         await out.stop()
 
     reader = RangeReader(settings.kafka_bootstrap, settings.worker_group)
-    log_gaps.install()
     touchpoints_feed = ContiguousFeed(TOUCHPOINTS, reader, identity_position(resolver),
-                                      lambda: app.consumer, log_gaps.GAPS, metrics)  # fmt: skip
+                                      lambda: app.consumer, gaps, metrics)  # fmt: skip
     commands_feed = ContiguousFeed(IDENTITY_COMMANDS, reader,
                                    identity_position(resolver, IDENTITY_COMMANDS), lambda: app.consumer,
                                    metrics=metrics)  # fmt: skip
@@ -242,16 +241,10 @@ class FaustStateTable:
     with orjson; they are the same JSON that faust's json codec wrote, so an
     older store or changelog still reads.
 
-    A batch (``take_events``) is not processed inside any one event's context,
-    but faust's RocksDB store takes the partition from the *current event*.
-    Each write therefore runs in the context of the event that carried its
-    key: same key, same partition.
-
-    ``put`` writes the store at once and queues the changelog record;
+    ``put`` writes the store at once, in the context of the event that carried
+    its key (``compat.faust.in_event_of``), and queues the changelog record;
     ``persist`` publishes the queued records together and returns once the
-    broker has acknowledged every one. (faust's own path, ``table[key] = v``
-    then ``app.producer.flush()``, sends one record per event-loop turn and
-    its flush gives up waiting after 0.1 s without a send.)
+    broker has acknowledged every one (``compat.faust.publish_changelog``).
     """
 
     def __init__(self, table: Any) -> None:
@@ -264,12 +257,9 @@ class FaustStateTable:
 
     def put(self, key: str, state: Any, carrier: Any) -> None:
         value = orjson.dumps(state)
-        token = _current_event.set(weakref.ref(carrier))
-        try:
+        with in_event_of(carrier):
             partition = self.table.partition_for_key(key)
             self.table.data[key] = value
-        finally:
-            _current_event.reset(token)
         self._unsent[(partition, key)] = value
 
     async def persist(self) -> None:
@@ -280,15 +270,5 @@ class FaustStateTable:
         """
         if not self._unsent:
             return
-        table, topic = self.table, self.table.changelog_topic
-        sent = []
-        for (partition, key), value in self._unsent.items():
-            message = topic.as_future_message(
-                key=key, value=value, partition=partition,
-                key_serializer=table.key_serializer, value_serializer="raw",
-                callback=table._on_changelog_sent,  # records the offset in the store
-            )  # fmt: skip
-            await topic.publish_message(message)
-            sent.append(message)
-        await asyncio.gather(*sent)
+        await asyncio.gather(*await publish_changelog(self.table, self._unsent))
         self._unsent.clear()

@@ -12,8 +12,7 @@ committed offset never advances again (a hole faust cannot close).
 The guard below knows where each stage really is (the stage stores its own
 position durably), reads any skipped range straight from Kafka with a plain
 consumer, and afterwards records the whole range as acknowledged in faust's
-bookkeeping so that faust's commit moves on. It touches faust internals
-(``_acked``, ``_acked_index``, ``_committed_offset``) of the pinned version.
+bookkeeping so that faust's commit moves on (``services.compat.faust.acknowledge``).
 """
 
 from __future__ import annotations
@@ -26,9 +25,8 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from faust.types import TP
-from faust.types.tuples import ack_lock
 
+from services.compat.faust import acknowledge
 from services.platform.metrics import StageMetrics
 from services.streams.log_gaps import LogGaps
 
@@ -228,26 +226,14 @@ class ContiguousFeed:
         batch's end, whatever faust itself failed to acknowledge. Call only
         once the batch's effects are durable: faust may commit at once.
         """
-        consumer = self.consumer()
         lowest: dict[int, int] = {}
         for record in fed:
             lowest[record.partition] = min(
                 lowest.get(record.partition, record.offset), record.offset
             )
-        with ack_lock:
-            for partition, end in self.positions(fed).items():
-                tp = TP(self.topic, partition)
-                since = self._since.get(partition, lowest[partition])
-                start = min(lowest[partition], since)
-                committed = consumer._committed_offset[tp]
-                if committed is not None:
-                    start = committed if committed <= since else max(start, committed)
-                index = consumer._acked_index[tp]
-                acked = consumer._acked[tp]
-                for offset in range(start, end):
-                    if offset not in index:
-                        index.add(offset)
-                        acked.append(offset)
+        ranges = {partition: (lowest[partition], self._since.get(partition, lowest[partition]), end)
+                  for partition, end in self.positions(fed).items()}  # fmt: skip
+        acknowledge(self.consumer(), self.topic, ranges)
 
 
 def _missing(expected: int, offsets: list[int]) -> list[int]:

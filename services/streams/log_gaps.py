@@ -10,18 +10,17 @@ batch in an instrumented run, of a cycle of about 290 ms).
 aiokafka knows which offsets it skipped: control batches (markers) and
 aborted transactions under ``read_committed``, and records compaction
 removed. Those are facts about the log, true for every reader and forever.
-``GapNotingRecords`` records them as aiokafka unpacks a fetch; a hole made
+````LogGaps`` records them as aiokafka unpacks a fetch; a hole made
 only of such offsets is no hole. A record faust drops was *returned* by
-aiokafka, so it is never noted, and the guard still reads it back.
+aiokafka, so it is never noted, and the guard still reads it back. The
+noting itself reaches into aiokafka (``services.compat.aiokafka``); the worker
+installs it as it starts.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
-from typing import Any
-
-import aiokafka.consumer.fetcher as fetcher
+from collections.abc import Iterable
 
 _WIDEST_NOTED = 10_000  # a wider skipped range (a huge aborted transaction) is read instead
 
@@ -59,25 +58,3 @@ class LogGaps:
             skipped = self._skipped.get((topic, partition))
             if skipped and min(skipped) < offset:
                 self._skipped[(topic, partition)] = {o for o in skipped if o >= offset}
-
-
-GAPS = LogGaps()
-
-
-class GapNotingRecords(fetcher.PartitionRecords):  # type: ignore[misc]
-    """aiokafka's unpacking of one partition's fetch, noting the offsets it passes over."""
-
-    def _unpack_records(self) -> Iterator[Any]:
-        tp, expected = self._tp, self.next_fetch_offset
-        for record in super()._unpack_records():
-            if record.offset > expected:
-                GAPS.note(tp.topic, tp.partition, expected, record.offset)
-            expected = record.offset + 1
-            yield record
-        if self.next_fetch_offset > expected:  # trailing markers or aborted batches
-            GAPS.note(tp.topic, tp.partition, expected, self.next_fetch_offset)
-
-
-def install() -> None:
-    """Make every aiokafka consumer in this process note its gaps (it looks the class up per fetch)."""
-    fetcher.PartitionRecords = GapNotingRecords

@@ -95,7 +95,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     )
     log = clone.parent / "up.log"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "services.platform.cli", "up", "--demo-customers",
+        process = subprocess.Popen([sys.executable, "-m", "services.entrypoints.cli", "up", "--demo-customers",
                                     "15", "--demo-rate", "2"], cwd=clone, env=env, stdout=out,
                                    stderr=subprocess.STDOUT)  # fmt: skip
     try:

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from services.identity.commands import detach_command, erase_command
-from services.identity.resolver import IdentityResolver, Sighting
+from services.identity.outcomes import Sighting
+from services.identity.resolver import IdentityResolver
 from services.identity.store import eventsourcing_env
 
 

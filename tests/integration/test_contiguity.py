@@ -12,14 +12,14 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
-import aiokafka.consumer.fetcher as fetcher
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
+from services.compat.aiokafka import install_gap_noting, uninstall_gap_noting
 from services.streams.contiguity import ContiguousFeed, RangeReader
-from services.streams.log_gaps import GAPS, GapNotingRecords
+from services.streams.log_gaps import LogGaps
 
 pytestmark = pytest.mark.integration
 
@@ -114,11 +114,10 @@ def test_a_complete_batch_reads_nothing(kafka_bootstrap: str) -> None:
     asyncio.run(run())
 
 
-def test_markers_the_consumer_passed_over_need_no_read(
-    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_markers_the_consumer_passed_over_need_no_read(kafka_bootstrap: str) -> None:
     """aiokafka notes the markers it skips; a hole of markers only is not fetched, a dropped record is."""
-    monkeypatch.setattr(fetcher, "PartitionRecords", GapNotingRecords)  # what install() does
+    GAPS = LogGaps()
+    install_gap_noting(GAPS)  # what the worker does as it starts
 
     async def consume(topic: str) -> list[int]:
         consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None,
@@ -150,4 +149,7 @@ def test_markers_the_consumer_passed_over_need_no_read(
         assert [(r.offset, r.value) for r in fed if r.value != b"delivered"] == [(5, b"p1-1-1")]
         assert feed.repaired == 1
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        uninstall_gap_noting()

@@ -50,8 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--demo-rate", type=float, default=20.0, help="demo events per second")
     up.set_defaults(handler=_up)
 
+    from services.entrypoints.projection_commands import add_projection_commands
     from services.identity.cli import add_identity_command
-    from services.platform.projection_commands import add_projection_commands
     from services.publishing.cli import add_publish_command
     from services.simulator.cli import add_simulate_command
 
@@ -137,14 +137,14 @@ def _keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from services.platform.serve import serve_http
+    from services.entrypoints.serve import serve_http
 
     serve_http(settings)
     return 0
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    from services.streams.worker import run_worker
+    from services.entrypoints.roots.worker import run_worker
 
     run_worker(settings, args.loglevel)
     return 0
@@ -157,7 +157,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _up(args: argparse.Namespace, settings: Settings) -> int:
-    from services.platform.up import run_up
+    from services.entrypoints.up import run_up
 
     return run_up(
         settings, demo=not args.no_demo, customers=args.demo_customers, rate=args.demo_rate

@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 
 from events.contracts.heartbeat import Heartbeat
 from services.auth.sqlite import SqliteKeyStore
-from services.ingest.app import create_app
+from services.entrypoints.roots.ingest import ingest_app
 from services.kafka.broker import BrokerError, LocalKafkaBroker
 from services.kafka.topics import TopicError, ensure_topics, wait_for_coordinator
 from services.platform.heartbeats import INTERVAL_S, instance_id, now_ms, publish_once
@@ -115,7 +115,7 @@ async def _run(
 ) -> None:
     server = _QuietServer(
         uvicorn.Config(
-            create_app(settings),
+            ingest_app(settings),
             host=settings.http_host,
             port=settings.http_port,
             log_level="warning",

@@ -9,35 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-import faust
 from prometheus_client import CollectorRegistry, start_http_server
 
+from services.compat.aiokafka import install_gap_noting
+from services.compat.faust import QuietWorker
 from services.kafka.topics import ensure_topics
 from services.platform.settings import Settings
 from services.platform.slots import claim_worker_slot
 from services.streams.app import create_stream_app
+from services.streams.log_gaps import LogGaps
 
 log = logging.getLogger(__name__)
-
-
-class QuietWorker(faust.Worker):
-    """A faust worker for a log file: the root logger at the level asked for, and no spinner.
-
-    mode leaves the root logger at DEBUG and filters in the handler, so every
-    ``log.debug`` in aiokafka's fetch and send paths built a record only to
-    drop it: about 6% of the worker's CPU in a profile at 100 events/s. Its
-    terminal spinner wrote cursor escape codes into ``worker.log``.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.spinner = None
-
-    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        super().on_setup_root_logger(logger, level)
-        logger.setLevel(str(self.loglevel or "info").upper())
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
@@ -47,7 +30,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     create_topics_first(settings)
     state_dir = settings.data_dir / "faust" / f"worker-{slot}"
     state_dir.mkdir(parents=True, exist_ok=True)
-    app = create_stream_app(settings, state_dir=state_dir, registry=registry)
+    gaps = LogGaps()
+    install_gap_noting(gaps)  # this process's aiokafka consumers note what they skip
+    app = create_stream_app(settings, state_dir=state_dir, registry=registry, gaps=gaps)
     worker = QuietWorker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
 

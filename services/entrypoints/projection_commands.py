@@ -109,7 +109,7 @@ def _cell(value: Any) -> str:
 
 
 def _projector(args: argparse.Namespace, settings: Settings) -> int:
-    from services.platform.roots.projection_service import run_projection_service
+    from services.entrypoints.roots.projection_service import run_projection_service
 
     return run_projection_service(settings)
 

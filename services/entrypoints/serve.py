@@ -21,7 +21,7 @@ def serve_http(settings: Settings) -> None:
     except Exception as exc:  # the API still starts; /healthz and 503s tell the broker is down
         log.warning("could not ensure topics at %s: %s", settings.kafka_bootstrap, exc)
     uvicorn.run(
-        "services.ingest.app:app_from_env",
+        "services.entrypoints.roots.ingest:app_from_env",
         factory=True,
         workers=settings.http_workers,
         host=settings.http_host,

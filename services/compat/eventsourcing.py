@@ -1,15 +1,15 @@
-"""Process recorders that store several positions in one transaction.
+"""eventsourcing's process recorders, made to store several positions in one transaction.
 
 A worker batch holds a few events from each of up to a dozen partitions. One
 transaction per partition cost a commit (an fsync with SQLite) each: commits
-were 10% of the worker's samples in a py-spy profile at 100 events/s. With these recorders the
-resolver applies the whole batch in one transaction that records every
-partition's position: ``more_tracking`` rides along with the usual
-``tracking`` through eventsourcing's ``saved_kwargs``.
+were 10% of the worker's samples in a py-spy profile at 100 events/s. With
+these recorders the resolver applies the whole batch in one transaction that
+records every partition's position: ``more_tracking`` rides along with the
+usual ``tracking`` through eventsourcing's ``saved_kwargs``.
 
 eventsourcing's own recorders accept unknown keyword arguments and ignore
 them, which would lose positions silently; the resolver therefore refuses to
-run on a recorder that is not one of these.
+run on a recorder that is not one of these (``MultiTracking``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Composition roots: each process wired from one Settings, in one place."""

@@ -1,0 +1,45 @@
+"""The ingest API's composition: its slot, its transactional log, intake, keys, metrics, health."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from events.intake import EventIntake
+from events.topics import TOUCHPOINTS
+from services.auth.sqlite import SqliteKeyStore
+from services.ingest.app import IngestDeps, create_app
+from services.ingest.recent_ids import RecentIds
+from services.ingest.service import IngestService
+from services.kafka.event_log import KafkaEventLog
+from services.platform.heartbeats import HealthView
+from services.platform.metrics import IngestMetrics
+from services.platform.settings import Settings
+from services.platform.slots import claim_worker_slot
+
+
+def ingest_deps(settings: Settings) -> IngestDeps:
+    slot = claim_worker_slot(settings.data_dir, f"ingest-{settings.http_port}")
+    event_log = KafkaEventLog(
+        settings.kafka_bootstrap,
+        TOUCHPOINTS,
+        transactional_id=f"touchline-ingest-{settings.ingest_instance_id}-{settings.http_port}-{slot}",
+        ack_timeout_ms=settings.kafka_ack_timeout_ms,
+    )
+    intake = EventIntake(settings.default_phone_region)
+    registry = CollectorRegistry()
+    metrics = IngestMetrics(registry)
+    service = IngestService(
+        intake, event_log, RecentIds(settings.dedup_cache_size), metrics=metrics
+    )
+    return IngestDeps(settings, SqliteKeyStore(settings.keys_db_path), event_log, service,
+                      registry, metrics, HealthView(settings.kafka_bootstrap))  # fmt: skip
+
+
+def ingest_app(settings: Settings) -> FastAPI:
+    return create_app(ingest_deps(settings))
+
+
+def app_from_env() -> FastAPI:
+    """The factory uvicorn calls in each worker process."""
+    return ingest_app(Settings.from_env())

@@ -1,0 +1,28 @@
+"""What the resolver takes and answers: a touchpoint's sighting, its resolution, a command's outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+
+class Sighting(NamedTuple):
+    """What identity resolution needs of a touchpoint."""
+
+    tenant: str
+    event_id: str
+    occurred_at: str
+    type: str
+    identities: Mapping[str, str]
+
+
+class Resolution(NamedTuple):
+    event_id: str
+    customer_id: str | None  # None: only junk identifiers, nothing to resolve to
+    flags: tuple[str, ...]
+
+
+class CommandOutcome(NamedTuple):
+    command_id: str
+    applied: bool
+    detail: str  # what changed, or why nothing did
