@@ -47,6 +47,10 @@ class Dedup:
 
     def remember(self, keys: Sequence[tuple[str, str]], flush_id: str) -> None:
         """After the touchpoints: a crash in between must not hide an event (its flush is redone)."""
-        ids = pa.table({"tenant": [t for t, _ in keys],
-                        "event_id": pa.array([e for _, e in keys], pa.string())})  # fmt: skip
+        ids = pa.table(
+            {
+                "tenant": [t for t, _ in keys],
+                "event_id": pa.array([e for _, e in keys], pa.string()),
+            }
+        )
         self.store.insert_arrow(self.table("touchpoint_ids"), ids, f"touchpoint_ids:{flush_id}")

@@ -34,13 +34,19 @@ class Flush:
 
     @property
     def flush_id(self) -> str:
-        text = ";".join(f"{tp.topic}:{tp.partition}:{a}-{b}" for tp, (a, b) in sorted(
-            self.ranges.items(), key=lambda kv: (kv[0].topic, kv[0].partition)))  # fmt: skip
+        text = ";".join(
+            f"{tp.topic}:{tp.partition}:{a}-{b}"
+            for tp, (a, b) in sorted(
+                self.ranges.items(), key=lambda kv: (kv[0].topic, kv[0].partition)
+            )
+        )
         return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
     def intent(self) -> dict[TopicPartition, OffsetAndMetadata]:
-        return {tp: OffsetAndMetadata(a, f"{INTENT}:{a}-{b}:{self.flush_id}")
-                for tp, (a, b) in self.ranges.items()}  # fmt: skip
+        return {
+            tp: OffsetAndMetadata(a, f"{INTENT}:{a}-{b}:{self.flush_id}")
+            for tp, (a, b) in self.ranges.items()
+        }
 
     def done(self) -> dict[TopicPartition, OffsetAndMetadata]:
         return {tp: OffsetAndMetadata(b + 1, "") for tp, (_, b) in self.ranges.items()}

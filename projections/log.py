@@ -24,11 +24,16 @@ async def partitions_of(
             described = {t["topic"]: t for t in await admin.describe_topics(topics)}
             missing = [t for t in topics if not described.get(t, {}).get("partitions")]
             if not missing:
-                return [TopicPartition(topic, p["partition"]) for topic in topics
-                        for p in sorted(described[topic]["partitions"], key=lambda p: p["partition"])]  # fmt: skip
+                return [
+                    TopicPartition(topic, p["partition"])
+                    for topic in topics
+                    for p in sorted(described[topic]["partitions"], key=lambda p: p["partition"])
+                ]
             if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"topic {missing[0]!r} does not exist "
-                                   "(run `touchline kafka start` / ensure topics)")  # fmt: skip
+                raise RuntimeError(
+                    f"topic {missing[0]!r} does not exist "
+                    "(run `touchline kafka start` / ensure topics)"
+                )
             await asyncio.sleep(0.2)
     finally:
         await admin.close()

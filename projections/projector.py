@@ -138,10 +138,14 @@ class Projector:
 
     async def run(self) -> None:
         """Recover an interrupted flush, then project until ``stop()``."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=self.config.group,
-                                    enable_auto_commit=False, auto_offset_reset="earliest",
-                                    isolation_level="read_committed",
-                                    max_poll_records=self.config.flush_rows)  # fmt: skip
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.config.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self.config.flush_rows,
+        )
         await consumer.start()
         self._consumer = consumer
         try:
@@ -191,8 +195,12 @@ class Projector:
                 found = await admin.list_consumer_group_offsets(self.config.group)
                 break
             except KafkaError as exc:
-                log.info("group offsets of %s not available yet (%r); retrying in %.1fs",
-                         self.config.group, exc, delay)  # fmt: skip
+                log.info(
+                    "group offsets of %s not available yet (%r); retrying in %.1fs",
+                    self.config.group,
+                    exc,
+                    delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             finally:
@@ -220,8 +228,11 @@ class Projector:
             pending: dict[TopicPartition, list[SourceRecord]] = {}
             for tp, (first, last) in ranges.items():
                 pending[tp] = await _read_range(consumer, tp, first, last)
-            log.warning("redoing interrupted flush %s (%d records)", flush_id,
-                        sum(map(len, pending.values())))  # fmt: skip
+            log.warning(
+                "redoing interrupted flush %s (%d records)",
+                flush_id,
+                sum(map(len, pending.values())),
+            )
             await self._write(Flush(ranges), pending, flush_id)
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
@@ -238,8 +249,9 @@ class Projector:
         others_since: float | None = None  # when the oldest held profile record arrived
         while not self._stopping.is_set() and not await self._reached_end(consumer):
             # the poll wait is short whatever the interval: ``stop()`` is seen within a second
-            got = await consumer.getmany(timeout_ms=int(min(interval / 2, 1.0) * 1000),
-                                         max_records=limit)  # fmt: skip
+            got = await consumer.getmany(
+                timeout_ms=int(min(interval / 2, 1.0) * 1000), max_records=limit
+            )
             caught_up = not got
             while got:
                 for tp, records in got.items():
@@ -302,8 +314,9 @@ class Projector:
     ) -> dict[str, int]:
         """Every topic's rows to every sink, touchpoints first (what an agent waits to see)."""
         by_topic: dict[str, list[SourceRecord]] = defaultdict(list)
-        for tp, records in sorted(batch.items(), key=lambda kv: (kv[0].topic != RESOLVED,
-                                                                 kv[0].topic, kv[0].partition)):  # fmt: skip
+        for tp, records in sorted(
+            batch.items(), key=lambda kv: (kv[0].topic != RESOLVED, kv[0].topic, kv[0].partition)
+        ):
             by_topic[tp.topic].extend(records)
         written: dict[str, int] = {}
         for topic, records in by_topic.items():
@@ -325,8 +338,13 @@ class Projector:
                 sink.erase(tenant, people, at_us)
         return written
 
-    def _count(self, flush: Flush, batch: Mapping[TopicPartition, list[SourceRecord]],
-               written: dict[str, int], seconds: float) -> None:  # fmt: skip
+    def _count(
+        self,
+        flush: Flush,
+        batch: Mapping[TopicPartition, list[SourceRecord]],
+        written: dict[str, int],
+        seconds: float,
+    ) -> None:
         self.stats.flushes += 1
         self.stats.records += sum(map(len, batch.values()))
         self.stats.rows += sum(written.values())
@@ -338,8 +356,9 @@ class Projector:
 
 
 def _source(record: Any) -> SourceRecord:
-    return SourceRecord(record.topic, record.partition, record.offset, record.key, record.value,
-                        record.timestamp)  # fmt: skip
+    return SourceRecord(
+        record.topic, record.partition, record.offset, record.key, record.value, record.timestamp
+    )
 
 
 async def _read_range(

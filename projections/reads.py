@@ -82,8 +82,11 @@ def timeline(
     ``customer_ids`` are a ``Resolution``'s: the survivor and its aliases.
     """
     params: dict[str, Any] = {"t": tenant, "n": query.limit + 1, "ids": list(customer_ids)}
-    where = ["tenant = {t:String}", "customer_id IN {ids:Array(UUID)}",
-             *keyset.clickhouse(query, params)]  # fmt: skip
+    where = [
+        "tenant = {t:String}",
+        "customer_id IN {ids:Array(UUID)}",
+        *keyset.clickhouse(query, params),
+    ]
     rows = store.query_rows(
         "SELECT toString(event_id), occurred_at, channel, type, summary, source, payload, "
         "toString(customer_id), received_at, schema_version FROM touchpoints "
@@ -100,10 +103,18 @@ def timeline(
 
 def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
     event_id, at, channel, type_, summary, source, payload, recorded_under, received, version = row
-    return {"event_id": event_id, "occurred_at": at, "channel": channel, "type": type_,
-            "summary": summary, "source": source, "payload": orjson.loads(payload or "{}"),
-            "recorded_under": recorded_under, "received_at": received,
-            "schema_version": int(version)}  # fmt: skip
+    return {
+        "event_id": event_id,
+        "occurred_at": at,
+        "channel": channel,
+        "type": type_,
+        "summary": summary,
+        "source": source,
+        "payload": orjson.loads(payload or "{}"),
+        "recorded_under": recorded_under,
+        "received_at": received,
+        "schema_version": int(version),
+    }
 
 
 def profile(store: ProjectionStore, tenant: str, customer_id: uuid.UUID) -> Profile:
@@ -171,9 +182,13 @@ def _pairs(value: Any) -> list[tuple[Any, Any]]:
 
 
 def search(
-    store: ProjectionStore, tenant: str, candidates: list[tuple[str, str]], text: str, limit: int,
+    store: ProjectionStore,
+    tenant: str,
+    candidates: list[tuple[str, str]],
+    text: str,
+    limit: int,
     offset: int,
-) -> list[dict[str, Any]]:  # fmt: skip
+) -> list[dict[str, Any]]:
     """Customers owning one of ``candidates`` (kind, normalized value) exactly, then by prefix.
 
     Ranked: exact identifier matches first, then identifiers starting with
@@ -205,10 +220,15 @@ def search(
         },
     )
     return [
-        {"customer_id": c, "match": "exact" if best == 1 else "prefix",
-         "matched": [dict(zip(("kind", "value"), m.split(":", 1), strict=True)) for m in sorted(matched)]}
+        {
+            "customer_id": c,
+            "match": "exact" if best == 1 else "prefix",
+            "matched": [
+                dict(zip(("kind", "value"), m.split(":", 1), strict=True)) for m in sorted(matched)
+            ],
+        }
         for c, best, matched in rows
-    ]  # fmt: skip
+    ]
 
 
 def changes_since(

@@ -54,15 +54,24 @@ class ResidentFile:
             fd = os.open(self.path, os.O_RDONLY)
             try:
                 _read_through(fd, start, found.st_size)
-                self._maps.append(mmap.mmap(fd, found.st_size - start, offset=start,
-                                            flags=mmap.MAP_SHARED | MAP_LOCKED,
-                                            prot=mmap.PROT_READ))  # fmt: skip
+                self._maps.append(
+                    mmap.mmap(
+                        fd,
+                        found.st_size - start,
+                        offset=start,
+                        flags=mmap.MAP_SHARED | MAP_LOCKED,
+                        prot=mmap.PROT_READ,
+                    )
+                )
             finally:
                 os.close(fd)
         except OSError as exc:
             if self.error is None:
-                log.warning("could not keep %s in memory (%s): its reads may wait for the disk",
-                            self.path, exc)  # fmt: skip
+                log.warning(
+                    "could not keep %s in memory (%s): its reads may wait for the disk",
+                    self.path,
+                    exc,
+                )
             self.error = f"{type(exc).__name__}: {exc}"
             return self.locked
         self.locked, self.error = found.st_size, None

@@ -77,14 +77,20 @@ CREATE TABLE IF NOT EXISTS aliases (
 CREATE INDEX IF NOT EXISTS aliases_of ON aliases (tenant, survivor_id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
-_ENTRY_COLUMNS = ("event_id, occurred_ms, channel, type, summary, source, payload, customer_id, "
-                  "received_ms, schema_version, occurred_text, received_text")  # fmt: skip
-_INSERT_ENTRY = ("INSERT OR REPLACE INTO entries (tenant, customer_id, occurred_ms, event_key, "
-                 "event_id, channel, type, summary, source, payload, received_ms, schema_version, "
-                 "occurred_text, received_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")  # fmt: skip
-_UPSERT_ALIAS = ("INSERT INTO aliases (tenant, alias_id, survivor_id, version) VALUES (?, ?, ?, ?) "
-                 "ON CONFLICT (tenant, alias_id) DO UPDATE SET survivor_id = excluded.survivor_id, "
-                 "version = excluded.version WHERE excluded.version > aliases.version")  # fmt: skip
+_ENTRY_COLUMNS = (
+    "event_id, occurred_ms, channel, type, summary, source, payload, customer_id, "
+    "received_ms, schema_version, occurred_text, received_text"
+)
+_INSERT_ENTRY = (
+    "INSERT OR REPLACE INTO entries (tenant, customer_id, occurred_ms, event_key, "
+    "event_id, channel, type, summary, source, payload, received_ms, schema_version, "
+    "occurred_text, received_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_ALIAS = (
+    "INSERT INTO aliases (tenant, alias_id, survivor_id, version) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (tenant, alias_id) DO UPDATE SET survivor_id = excluded.survivor_id, "
+    "version = excluded.version WHERE excluded.version > aliases.version"
+)
 SCHEMA_VERSION = 2  # the layout below; a file with another is dropped and rebuilt
 REBUILD_CHUNK = 200_000  # rows per store read while rebuilding
 
@@ -146,14 +152,17 @@ class ServingIndex:
             with self._writing() as db:
                 db.executemany(_INSERT_ENTRY, batch)
         elif table == "customers":
-            pairs = zip(rows.column("tenant").to_pylist(),
-                        [str(c).lower() for c in rows.column("customer_id").to_pylist()],
-                        strict=True)  # fmt: skip
+            pairs = zip(
+                rows.column("tenant").to_pylist(),
+                [str(c).lower() for c in rows.column("customer_id").to_pylist()],
+                strict=True,
+            )
             with self._writing() as db:
                 db.executemany("INSERT OR IGNORE INTO known VALUES (?, ?)", pairs)
         elif table == "customer_aliases":
-            columns = [rows.column(c).to_pylist()
-                       for c in ("tenant", "alias_id", "survivor_id", "version")]  # fmt: skip
+            columns = [
+                rows.column(c).to_pylist() for c in ("tenant", "alias_id", "survivor_id", "version")
+            ]
             columns[1:3] = [[str(i).lower() for i in ids] for ids in columns[1:3]]
             with self._writing() as db:
                 db.executemany(_UPSERT_ALIAS, zip(*columns, strict=True))
@@ -161,25 +170,31 @@ class ServingIndex:
     def erase(self, tenant: str, people: Sequence[str]) -> None:
         """An erasure: the timeline rows of these customers go, as they go from ``touchpoints``."""
         with self._writing() as db:
-            db.executemany("DELETE FROM entries WHERE tenant = ? AND customer_id = ?",
-                           [(tenant, str(uuid.UUID(p))) for p in people])  # fmt: skip
+            db.executemany(
+                "DELETE FROM entries WHERE tenant = ? AND customer_id = ?",
+                [(tenant, str(uuid.UUID(p))) for p in people],
+            )
 
     # -- reads, from the agent API ---------------------------------------------------------
 
     def resolve(self, tenant: str, customer_id: uuid.UUID) -> Resolution | None:
         """What ``reads.resolve`` answers, from the index."""
         db, asked = self._db(), str(customer_id)
-        row = db.execute("SELECT survivor_id FROM aliases WHERE tenant = ? AND alias_id = ?",
-                         (tenant, asked)).fetchone()  # fmt: skip
+        row = db.execute(
+            "SELECT survivor_id FROM aliases WHERE tenant = ? AND alias_id = ?", (tenant, asked)
+        ).fetchone()
         if row is not None and row[0] != str(uuid.UUID(int=0)):
             survivor = row[0]
-        elif db.execute("SELECT 1 FROM known WHERE tenant = ? AND customer_id = ?",
-                        (tenant, asked)).fetchone():  # fmt: skip
+        elif db.execute(
+            "SELECT 1 FROM known WHERE tenant = ? AND customer_id = ?", (tenant, asked)
+        ).fetchone():
             survivor = asked
         else:
             return None
-        merged = db.execute("SELECT alias_id FROM aliases WHERE tenant = ? AND survivor_id = ? "
-                            "ORDER BY alias_id", (tenant, survivor)).fetchall()  # fmt: skip
+        merged = db.execute(
+            "SELECT alias_id FROM aliases WHERE tenant = ? AND survivor_id = ? ORDER BY alias_id",
+            (tenant, survivor),
+        ).fetchall()
         return Resolution(uuid.UUID(survivor), (survivor, *(m[0] for m in merged)))
 
     def timeline(
@@ -188,8 +203,10 @@ class ServingIndex:
         """What ``reads.timeline`` answers, from the index: same order, filters and cursors."""
         found, more = self._rows(tenant, customer_ids, query)
         entries = [_entry(r) for r in found]
-        return TimelinePage(entries, (entries[-1]["occurred_at"], entries[-1]["event_id"])
-                            if more and entries else None)  # fmt: skip
+        return TimelinePage(
+            entries,
+            (entries[-1]["occurred_at"], entries[-1]["event_id"]) if more and entries else None,
+        )
 
     def head(self, tenant: str, customer_ids: Sequence[str], limit: int) -> Head:
         """The agent API's first read: the newest ``limit`` entries as the JSON the API writes
@@ -200,10 +217,23 @@ class ServingIndex:
         of a millisecond of JSON writing here, and nothing for the collector."""
         found, more = self._rows(tenant, customer_ids, TimelineQuery(limit=limit))
         dumps, fragment = orjson.dumps, orjson.Fragment
-        texts = [dumps({"event_id": r[0], "occurred_at": r[10], "channel": r[2], "type": r[3],
-                        "summary": r[4], "source": r[5], "payload": fragment(r[6] or "{}"),
-                        "recorded_under": r[7], "received_at": r[11], "schema_version": r[9]})
-                 for r in found]  # fmt: skip
+        texts = [
+            dumps(
+                {
+                    "event_id": r[0],
+                    "occurred_at": r[10],
+                    "channel": r[2],
+                    "type": r[3],
+                    "summary": r[4],
+                    "source": r[5],
+                    "payload": fragment(r[6] or "{}"),
+                    "recorded_under": r[7],
+                    "received_at": r[11],
+                    "schema_version": r[9],
+                }
+            )
+            for r in found
+        ]
         facts = [(r[0], r[2], r[3], int(r[9]), int(r[1])) for r in found]
         return Head(texts, facts, not more)
 
@@ -221,10 +251,15 @@ class ServingIndex:
         where = ["tenant = ?", "customer_id = ?", *keyset.sqlite(query, params)]
         ids = list(dict.fromkeys(str(uuid.UUID(c)) for c in customer_ids))
         order = keyset.SQLITE_ORDER
-        one = (f"SELECT * FROM (SELECT {_ENTRY_COLUMNS}, event_key FROM entries "
-               f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?)")  # fmt: skip
-        sql = (" UNION ALL ".join([one] * len(ids)) + f" ORDER BY {order}"
-               if len(ids) > 1 else one[len("SELECT * FROM (") : -1])  # fmt: skip
+        one = (
+            f"SELECT * FROM (SELECT {_ENTRY_COLUMNS}, event_key FROM entries "
+            f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?)"
+        )
+        sql = (
+            " UNION ALL ".join([one] * len(ids)) + f" ORDER BY {order}"
+            if len(ids) > 1
+            else one[len("SELECT * FROM (") : -1]
+        )
         limit = query.limit
         wanted = limit + 1
         while True:
@@ -301,16 +336,21 @@ class ServingIndex:
         finally:
             with self._write_lock:
                 self._db().execute("PRAGMA synchronous=FULL")
-        known = store.query_arrow("SELECT DISTINCT tenant, toString(customer_id) AS customer_id "
-                                  "FROM customers")  # fmt: skip
+        known = store.query_arrow(
+            "SELECT DISTINCT tenant, toString(customer_id) AS customer_id FROM customers"
+        )
         aliases = store.query_arrow(
             "SELECT tenant, toString(alias_id) AS alias_id, "
             "toString(argMax(survivor_id, version)) AS survivor_id, max(version) AS newest "
             "FROM customer_aliases GROUP BY tenant, alias_id"
         )
         self.apply("customers", known)
-        self.apply("customer_aliases", aliases.rename_columns(
-            ["version" if c == "newest" else c for c in aliases.column_names]))  # fmt: skip
+        self.apply(
+            "customer_aliases",
+            aliases.rename_columns(
+                ["version" if c == "newest" else c for c in aliases.column_names]
+            ),
+        )
         generation = uuid.uuid4().hex
         with self._writing() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (generation,))
@@ -360,8 +400,11 @@ class IndexMirror:
             index.state, index.error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("serving index rebuild failed; the agent API reads the store")
             return
-        log.info("serving index rebuilt: %d timeline rows in %.1f s", index.copied,
-                 time.monotonic() - started)  # fmt: skip
+        log.info(
+            "serving index rebuilt: %d timeline rows in %.1f s",
+            index.copied,
+            time.monotonic() - started,
+        )
 
 
 def forget_mark(store: ProjectionStore) -> None:
@@ -371,11 +414,15 @@ def forget_mark(store: ProjectionStore) -> None:
 
 def _store_chunks(store: ProjectionStore) -> Iterator[pa.Table]:
     """``touchpoints``, a run of whole customers at a time (each read a primary-key range)."""
-    counts = store.query_rows("SELECT tenant, toString(customer_id), count() FROM touchpoints "
-                              "GROUP BY tenant, customer_id ORDER BY tenant, customer_id")  # fmt: skip
-    columns = ("tenant, toString(customer_id) AS customer_text, occurred_at, "
-               "toString(event_id) AS event_id, channel, type, summary, source, payload, "
-               "received_at, schema_version")  # fmt: skip
+    counts = store.query_rows(
+        "SELECT tenant, toString(customer_id), count() FROM touchpoints "
+        "GROUP BY tenant, customer_id ORDER BY tenant, customer_id"
+    )
+    columns = (
+        "tenant, toString(customer_id) AS customer_text, occurred_at, "
+        "toString(event_id) AS event_id, channel, type, summary, source, payload, "
+        "received_at, schema_version"
+    )
     run: list[tuple[str, str]] = []
     size = 0
     for i, (tenant, customer, n) in enumerate(counts):
@@ -412,10 +459,25 @@ def _entry_rows(rows: pa.Table) -> list[tuple[Any, ...]]:
     text = {
         c: rows.column(c).to_pylist() for c in ("channel", "type", "summary", "source", "payload")
     }
-    return list(zip(tenants, customers, ms("occurred_at"), keys, event_ids, text["channel"], text["type"], text["summary"],
-                    text["source"], text["payload"], ms("received_at"),
-                    rows.column("schema_version").to_pylist(), occurred, received,
-                    strict=True))  # fmt: skip
+    return list(
+        zip(
+            tenants,
+            customers,
+            ms("occurred_at"),
+            keys,
+            event_ids,
+            text["channel"],
+            text["type"],
+            text["summary"],
+            text["source"],
+            text["payload"],
+            ms("received_at"),
+            rows.column("schema_version").to_pylist(),
+            occurred,
+            received,
+            strict=True,
+        )
+    )
 
 
 def _texts(column: pa.ChunkedArray) -> list[str]:
@@ -432,7 +494,15 @@ def _texts(column: pa.ChunkedArray) -> list[str]:
 
 def _entry(row: tuple[Any, ...]) -> dict[str, Any]:
     """A row as ``reads.timeline`` gives an entry (instants, parsed payload)."""
-    return {"event_id": row[0], "occurred_at": from_epoch_ms(row[1]), "channel": row[2],
-            "type": row[3], "summary": row[4], "source": row[5],
-            "payload": orjson.loads(row[6] or "{}"), "recorded_under": row[7],
-            "received_at": from_epoch_ms(row[8]), "schema_version": int(row[9])}  # fmt: skip
+    return {
+        "event_id": row[0],
+        "occurred_at": from_epoch_ms(row[1]),
+        "channel": row[2],
+        "type": row[3],
+        "summary": row[4],
+        "source": row[5],
+        "payload": orjson.loads(row[6] or "{}"),
+        "recorded_under": row[7],
+        "received_at": from_epoch_ms(row[8]),
+        "schema_version": int(row[9]),
+    }

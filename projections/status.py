@@ -22,8 +22,12 @@ from projections.flushes import Flush
 from projections.store import ProjectionStore
 
 STATUS_EVERY_S = 1.0  # how often a busy projector writes projection_status
-PROJECTIONS = {RESOLVED: "touchpoints", CUSTOMERS: "customers", SCORES: "engagement_scores",
-               DEADLETTER: "deadletter"}  # fmt: skip
+PROJECTIONS = {
+    RESOLVED: "touchpoints",
+    CUSTOMERS: "customers",
+    SCORES: "engagement_scores",
+    DEADLETTER: "deadletter",
+}
 
 
 class StatusBook:
@@ -61,16 +65,21 @@ class StatusBook:
             partitions.append(tp.partition)
             offsets.append(last)
             lags.append(max((high or last + 1) - last - 1, 0))
-        status = pa.table({
-            "projection_name": names, "topic": topics,
-            "partition": pa.array(partitions, pa.uint16()), "last_offset": pa.array(offsets, pa.int64()),
-            "lag": pa.array(lags, pa.int64()),
-            "rows_written": pa.array([rows_written] * len(names), pa.uint64()),
-            "updated_at": pa.array([now] * len(names), pa.timestamp("ms", tz="UTC")),
-        })  # fmt: skip
+        status = pa.table(
+            {
+                "projection_name": names,
+                "topic": topics,
+                "partition": pa.array(partitions, pa.uint16()),
+                "last_offset": pa.array(offsets, pa.int64()),
+                "lag": pa.array(lags, pa.int64()),
+                "rows_written": pa.array([rows_written] * len(names), pa.uint64()),
+                "updated_at": pa.array([now] * len(names), pa.timestamp("ms", tz="UTC")),
+            }
+        )
         token = Flush({tp: (last, last) for tp, last in unreported.items()}).flush_id
-        self.store.insert_arrow(self.table("projection_status"), status,
-                                f"projection_status:{token}")  # fmt: skip
+        self.store.insert_arrow(
+            self.table("projection_status"), status, f"projection_status:{token}"
+        )
         if self._status is not None:
             at = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as stored: ms
             for name, topic, partition, lag in zip(names, topics, partitions, lags, strict=True):

@@ -16,8 +16,15 @@ from typing import Any
 
 Payload = Mapping[str, Any]
 QUOTE_CHARS = 60
-NETWORKS = {"x": "X", "instagram": "Instagram", "facebook": "Facebook", "line": "LINE",
-            "tiktok": "TikTok", "linkedin": "LinkedIn", "whatsapp": "WhatsApp"}  # fmt: skip
+NETWORKS = {
+    "x": "X",
+    "instagram": "Instagram",
+    "facebook": "Facebook",
+    "line": "LINE",
+    "tiktok": "TikTok",
+    "linkedin": "LinkedIn",
+    "whatsapp": "WhatsApp",
+}
 
 
 def summarize(type_: str, payload: Payload) -> str:
@@ -239,11 +246,25 @@ def _social_mentioned(p: Payload) -> str:
 
 # -- the customer record -----------------------------------------------------------
 
-_PROFILE_FIELDS = {"name": "name", "emails": "email", "phones": "phone", "address": "address",
-                   "birthday": "birthday", "company": "company",
-                   "preferred_language": "language", "attributes": "attributes"}  # fmt: skip
-_CONSENT_CHANNELS = {"email": "email", "sms": "SMS", "phone": "phone", "post": "post",
-                     "line": "LINE", "push": "push notifications", "web": "the web"}  # fmt: skip
+_PROFILE_FIELDS = {
+    "name": "name",
+    "emails": "email",
+    "phones": "phone",
+    "address": "address",
+    "birthday": "birthday",
+    "company": "company",
+    "preferred_language": "language",
+    "attributes": "attributes",
+}
+_CONSENT_CHANNELS = {
+    "email": "email",
+    "sms": "SMS",
+    "phone": "phone",
+    "post": "post",
+    "line": "LINE",
+    "push": "push notifications",
+    "web": "the web",
+}
 
 
 def _profile_updated(p: Payload) -> str:

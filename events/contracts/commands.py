@@ -49,8 +49,11 @@ _COMMANDS: dict[str, type[Command]] = {c.NAME: c for c in (DetachIdentity, Erase
 
 
 def command_body(command: Command) -> dict[str, Any]:
-    return {"command": command.NAME, "version": COMMAND_VERSION,
-            **{k: v for k, v in asdict(command).items() if v is not None}}  # fmt: skip
+    return {
+        "command": command.NAME,
+        "version": COMMAND_VERSION,
+        **{k: v for k, v in asdict(command).items() if v is not None},
+    }
 
 
 def encode_command(command: Command) -> bytes:

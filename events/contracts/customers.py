@@ -21,13 +21,20 @@ PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
     "CustomerCreated": ("first_seen", "cause_event_id", "split_from"),
     "IdentityLinked": ("kind", "value", "cause_event_id"),
     "EarlierActivitySeen": ("first_seen", "cause_event_id"),
-    "CustomersMerged": ("absorbed_id", "identities", "first_seen", "reason", "cause_event_id",
-                        "kept_apart", "absorbed_aliases"),
+    "CustomersMerged": (
+        "absorbed_id",
+        "identities",
+        "first_seen",
+        "reason",
+        "cause_event_id",
+        "kept_apart",
+        "absorbed_aliases",
+    ),
     "MergedIntoSurvivor": ("survivor_id", "reason", "cause_event_id"),
     "IdentityDetached": ("kind", "value", "moved_to", "reason"),
     "ConsentChanged": ("channel", "granted", "cause_event_id"),
     "CustomerErased": ("reason",),
-}  # fmt: skip
+}
 
 
 class ContractError(ValueError):
@@ -73,17 +80,37 @@ class CustomerEvent:
     def encode(self) -> bytes:
         profile = asdict(self.profile)
         profile["aliases"] = list(self.profile.aliases)
-        return orjson.dumps({"type": self.type, "tenant": self.tenant,
-                             "customer_id": self.customer_id, "version": self.version,
-                             "recorded_at": self.recorded_at, "data": dict(self.data),
-                             "profile": profile})  # fmt: skip
+        return orjson.dumps(
+            {
+                "type": self.type,
+                "tenant": self.tenant,
+                "customer_id": self.customer_id,
+                "version": self.version,
+                "recorded_at": self.recorded_at,
+                "data": dict(self.data),
+                "profile": profile,
+            }
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> CustomerEvent:
         body = orjson.loads(data)
         p = body["profile"]
-        profile = CustomerProfile(int(p["version"]), p["first_seen"], p["identities"],
-                                  p["consent"], p.get("merged_into"), tuple(p["aliases"]),
-                                  bool(p["erased"]))  # fmt: skip
-        return cls(body["type"], body["tenant"], body["customer_id"], int(body["version"]),
-                   body["recorded_at"], body["data"], profile)  # fmt: skip
+        profile = CustomerProfile(
+            int(p["version"]),
+            p["first_seen"],
+            p["identities"],
+            p["consent"],
+            p.get("merged_into"),
+            tuple(p["aliases"]),
+            bool(p["erased"]),
+        )
+        return cls(
+            body["type"],
+            body["tenant"],
+            body["customer_id"],
+            int(body["version"]),
+            body["recorded_at"],
+            body["data"],
+            profile,
+        )

@@ -15,10 +15,17 @@ from typing import Any, ClassVar
 import orjson
 
 #: the reason codes stages use (the metric label's values)
-CODES = frozenset({
-    "undecodable_touchpoint", "no_usable_identifier", "unreadable_command", "command_not_applied",
-    "unreadable_resolved", "customer_erased", "unprojectable_record",
-})  # fmt: skip
+CODES = frozenset(
+    {
+        "undecodable_touchpoint",
+        "no_usable_identifier",
+        "unreadable_command",
+        "command_not_applied",
+        "unreadable_resolved",
+        "customer_erased",
+        "unprojectable_record",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,12 @@ class DeadLetter:
             raise ValueError(f"unknown dead-letter code {self.code!r}")
 
     def encode(self) -> bytes:
-        body: dict[str, Any] = {"version": self.VERSION, "stage": self.stage, "code": self.code,
-                                "reason": self.reason}  # fmt: skip
+        body: dict[str, Any] = {
+            "version": self.VERSION,
+            "stage": self.stage,
+            "code": self.code,
+            "reason": self.reason,
+        }
         for name in ("topic", "partition", "offset", "value", "event", "command"):
             found = getattr(self, name)
             if found is not None:
@@ -52,8 +63,11 @@ class DeadLetter:
     @classmethod
     def decode(cls, data: bytes, key: bytes = b"") -> DeadLetter:
         body = orjson.loads(data)
-        fields = {k: body[k] for k in ("topic", "partition", "offset", "value", "event",
-                                       "command") if k in body}  # fmt: skip
+        fields = {
+            k: body[k]
+            for k in ("topic", "partition", "offset", "value", "event", "command")
+            if k in body
+        }
         return cls(body["stage"], body["code"], body["reason"], key, **fields)
 
 
@@ -81,8 +95,11 @@ def dead_letter(
     if value is not None:
         position["value"] = bytes(value).decode("utf-8", "replace")
     if source is not None:
-        position = {"partition": source.partition, "offset": source.offset,
-                    "topic": topic or getattr(source, "topic", None)}  # fmt: skip
+        position = {
+            "partition": source.partition,
+            "offset": source.offset,
+            "topic": topic or getattr(source, "topic", None),
+        }
         if event is None and command is None:
             position["value"] = bytes(source.value).decode("utf-8", "replace")
         if key is None:

@@ -46,8 +46,11 @@ class ResolvedTouchpoint:
         return replace(self, customer_id=customer_id)
 
     def encode(self) -> bytes:
-        body = {**self.envelope, "customer_id": self.customer_id,
-                "identity_flags": list(self.identity_flags)}  # fmt: skip
+        body = {
+            **self.envelope,
+            "customer_id": self.customer_id,
+            "identity_flags": list(self.identity_flags),
+        }
         if self.sighting is not None:
             body["sighting"] = list(self.sighting)
         return orjson.dumps(body)

@@ -32,13 +32,29 @@ class ScoreMessage:
         return customer_key(self.tenant, self.customer_id).encode()
 
     def encode(self) -> bytes:
-        return orjson.dumps({"tenant": self.tenant, "customer_id": self.customer_id,
-                             "model_version": self.model_version, "as_of_ms": self.as_of_ms,
-                             "events": self.events, "engagement": self.engagement,
-                             "rfm": self.rfm, "channels": self.channels})  # fmt: skip
+        return orjson.dumps(
+            {
+                "tenant": self.tenant,
+                "customer_id": self.customer_id,
+                "model_version": self.model_version,
+                "as_of_ms": self.as_of_ms,
+                "events": self.events,
+                "engagement": self.engagement,
+                "rfm": self.rfm,
+                "channels": self.channels,
+            }
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> ScoreMessage:
         b = orjson.loads(data)
-        return cls(b["tenant"], b["customer_id"], b["model_version"], int(b["as_of_ms"]),
-                   int(b["events"]), b["engagement"], b["rfm"], b["channels"])  # fmt: skip
+        return cls(
+            b["tenant"],
+            b["customer_id"],
+            b["model_version"],
+            int(b["as_of_ms"]),
+            int(b["events"]),
+            b["engagement"],
+            b["rfm"],
+            b["channels"],
+        )

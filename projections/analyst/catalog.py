@@ -21,11 +21,21 @@ from dataclasses import dataclass
 
 from projections.store import ProjectionStore
 
-ANALYST_TABLES = frozenset({
-    "touchpoints", "customers", "customer_aliases", "identities", "engagement_scores",
-    "engagement_current", "rfm", "daily_touchpoints", "daily_active_customers", "email_funnel",
-    "deadletter",
-})  # fmt: skip
+ANALYST_TABLES = frozenset(
+    {
+        "touchpoints",
+        "customers",
+        "customer_aliases",
+        "identities",
+        "engagement_scores",
+        "engagement_current",
+        "rfm",
+        "daily_touchpoints",
+        "daily_active_customers",
+        "email_funnel",
+        "deadletter",
+    }
+)
 TENANT_COLUMN = "tenant"
 # A SELECT without FROM reads system.one; it holds a single 0 and nothing about anyone.
 _ALWAYS_READABLE = frozenset({"system.one"})

@@ -458,9 +458,21 @@ _CASE_INSENSITIVE = """
 """
 
 COMBINATORS = (
-    "SimpleState", "OrDefault", "Distinct", "Resample", "ForEach", "ArgMax", "ArgMin", "OrNull",
-    "Tuple", "Merge", "State", "Array", "Map", "If",
-)  # fmt: skip
+    "SimpleState",
+    "OrDefault",
+    "Distinct",
+    "Resample",
+    "ForEach",
+    "ArgMax",
+    "ArgMin",
+    "OrNull",
+    "Tuple",
+    "Merge",
+    "State",
+    "Array",
+    "Map",
+    "If",
+)
 
 
 def _names(blocks: Iterable[str]) -> frozenset[str]:

@@ -39,9 +39,22 @@ _CALLS = (
 )
 # Typed nodes the dialect still builds: SQL syntax, not calls by name.
 _SYNTAX = (
-    exp.Cast, exp.TryCast, exp.Extract, exp.Trim, exp.Substring, exp.StrPosition, exp.Array,
-    exp.CastToStrType, exp.If, exp.Case, exp.Exists, exp.And, exp.Or, exp.Xor, exp.VarMap,
-)  # fmt: skip
+    exp.Cast,
+    exp.TryCast,
+    exp.Extract,
+    exp.Trim,
+    exp.Substring,
+    exp.StrPosition,
+    exp.Array,
+    exp.CastToStrType,
+    exp.If,
+    exp.Case,
+    exp.Exists,
+    exp.And,
+    exp.Or,
+    exp.Xor,
+    exp.VarMap,
+)
 _PARAMETERS = (exp.Placeholder, exp.Parameter, exp.SessionParameter)
 _ROOTS = (exp.Select, exp.SetOperation, exp.Subquery)
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from projections.analyst.errors import AnalystQueryError, QueryLimitHit, SqlRefused
 
 EXECUTION_TIME, MEMORY, ROWS_READ, ROWS_RETURNED = (
-    "execution_time", "memory", "rows_read", "rows_returned",
-)  # fmt: skip
+    "execution_time",
+    "memory",
+    "rows_read",
+    "rows_returned",
+)
 # ClickHouse error codes (src/Common/ErrorCodes.cpp) -> the limit that raised them.
 _LIMIT_CODES = {
     158: ROWS_READ,  # TOO_MANY_ROWS: max_rows_to_read

@@ -70,8 +70,10 @@ def engine_scope(tenant: str, catalog: AnalystCatalog) -> dict[str, str]:
     """``additional_table_filters``: the tenant's rows of tenant tables, nothing of the rest."""
     if not _TENANT.match(tenant):
         raise ValueError(f"not a tenant name: {tenant!r}")
-    scoped = {f"{catalog.database}.{table}": f"{TENANT_COLUMN} = '{tenant}'"
-              for table in sorted(catalog.tenant_tables)}  # fmt: skip
+    scoped = {
+        f"{catalog.database}.{table}": f"{TENANT_COLUMN} = '{tenant}'"
+        for table in sorted(catalog.tenant_tables)
+    }
     hidden = {table: "0" for table in sorted(catalog.other_tables)}
     entries = ", ".join(f"{_quote(k)}: {_quote(v)}" for k, v in {**scoped, **hidden}.items())
     return {"additional_table_filters": "{" + entries + "}"}

@@ -39,8 +39,20 @@ from projections.rows.scores import score_rows
 from projections.rows.touchpoints import event_key, sighting_order, touchpoint_rows
 
 __all__ = [
-    "CUSTOMERS_SCHEMA", "CUSTOMER_ALIASES_SCHEMA", "DEADLETTER_SCHEMA", "ENGAGEMENT_SCORES_SCHEMA",
-    "IDENTITIES_SCHEMA", "RFM_SCHEMA", "TOUCHPOINTS_SCHEMA", "Rejected", "RowError", "SourceRecord",
-    "customer_rows", "deadletter_rows", "event_key", "score_rows", "sighting_order",
+    "CUSTOMERS_SCHEMA",
+    "CUSTOMER_ALIASES_SCHEMA",
+    "DEADLETTER_SCHEMA",
+    "ENGAGEMENT_SCORES_SCHEMA",
+    "IDENTITIES_SCHEMA",
+    "RFM_SCHEMA",
+    "TOUCHPOINTS_SCHEMA",
+    "Rejected",
+    "RowError",
+    "SourceRecord",
+    "customer_rows",
+    "deadletter_rows",
+    "event_key",
+    "score_rows",
+    "sighting_order",
     "touchpoint_rows",
-]  # fmt: skip
+]

@@ -99,9 +99,13 @@ def customer_rows(
 
 def _customer_event(body: dict[str, Any]) -> _CustomerEvent:
     return _CustomerEvent(
-        text(body["type"]), text(body["tenant"]), text(body["customer_id"]),
-        us(body["recorded_at"]), dict(body.get("data") or {}), dict(body["profile"]),
-    )  # fmt: skip
+        text(body["type"]),
+        text(body["tenant"]),
+        text(body["customer_id"]),
+        us(body["recorded_at"]),
+        dict(body.get("data") or {}),
+        dict(body["profile"]),
+    )
 
 
 def _alias_rows(event: _CustomerEvent) -> list[tuple[str, str, str, int, str, str, int]]:
@@ -112,11 +116,16 @@ def _alias_rows(event: _CustomerEvent) -> list[tuple[str, str, str, int, str, st
         return [(event.tenant, event.customer_id, survivor, event.recorded_us, reason, cause, at)]
     if event.type != "CustomersMerged":
         return []
-    absorbed = [data.get("absorbed_id"), *data.get("absorbed_aliases", ()),
-                *event.profile.get("aliases", ())]  # fmt: skip
+    absorbed = [
+        data.get("absorbed_id"),
+        *data.get("absorbed_aliases", ()),
+        *event.profile.get("aliases", ()),
+    ]
     ids = dict.fromkeys(str(a) for a in absorbed if a and str(a) != event.customer_id)
-    return [(event.tenant, alias, event.customer_id, event.recorded_us, reason, cause, at)
-            for alias in ids]  # fmt: skip
+    return [
+        (event.tenant, alias, event.customer_id, event.recorded_us, reason, cause, at)
+        for alias in ids
+    ]
 
 
 def _identity_rows(event: _CustomerEvent) -> list[tuple[str, str, str, str, int, bool, int]]:
@@ -124,12 +133,17 @@ def _identity_rows(event: _CustomerEvent) -> list[tuple[str, str, str, str, int,
     if event.type == "IdentityLinked":
         pairs = [(data["kind"], data["value"])]
     elif event.type == "CustomersMerged":
-        pairs = [(kind, value) for kind, values in (data.get("identities") or {}).items()
-                 for value in values]  # fmt: skip
+        pairs = [
+            (kind, value)
+            for kind, values in (data.get("identities") or {}).items()
+            for value in values
+        ]
     else:
         return []
-    return [(event.tenant, str(kind), str(value), event.customer_id, event.recorded_us, True, at)
-            for kind, value in pairs]  # fmt: skip
+    return [
+        (event.tenant, str(kind), str(value), event.customer_id, event.recorded_us, True, at)
+        for kind, value in pairs
+    ]
 
 
 def _customer_row(e: _CustomerEvent) -> tuple[Any, ...]:
@@ -137,9 +151,13 @@ def _customer_row(e: _CustomerEvent) -> tuple[Any, ...]:
     identities = profile.get("identities") or {}
     consent = profile.get("consent") or {}
     return (
-        e.tenant, e.customer_id, int(profile["version"]), ms(profile["first_seen"]),
+        e.tenant,
+        e.customer_id,
+        int(profile["version"]),
+        ms(profile["first_seen"]),
         [(text(kind), [text(v) for v in values]) for kind, values in identities.items()],
         [(text(channel), bool(granted)) for channel, granted in consent.items()],
-        str(profile.get("merged_into") or e.customer_id), bool(profile.get("erased")),
+        str(profile.get("merged_into") or e.customer_id),
+        bool(profile.get("erased")),
         e.recorded_us // 1000,
-    )  # fmt: skip
+    )

@@ -41,12 +41,21 @@ def deadletter_rows(records: Iterable[SourceRecord]) -> pa.Table:
         if not isinstance(body, dict):
             body = {"reason": "unreadable dead-letter record", "value": bytes_text(record.value)}
         key = bytes_text(record.key or b"")
-        rows.append((
-            _tenant_of(body, key), record.timestamp_ms, str(body.get("stage") or ""),
-            str(body.get("reason") or ""), str(body.get("topic") or ""),
-            int_or(body.get("partition"), -1), int_or(body.get("offset"), -1), key,
-            _failed_value(body), record.partition, record.offset,
-        ))  # fmt: skip
+        rows.append(
+            (
+                _tenant_of(body, key),
+                record.timestamp_ms,
+                str(body.get("stage") or ""),
+                str(body.get("reason") or ""),
+                str(body.get("topic") or ""),
+                int_or(body.get("partition"), -1),
+                int_or(body.get("offset"), -1),
+                key,
+                _failed_value(body),
+                record.partition,
+                record.offset,
+            )
+        )
     return table_of(DEADLETTER_SCHEMA, rows)
 
 

@@ -7,42 +7,85 @@ import pyarrow as pa
 from projections.rows.common import MS, schema
 
 TOUCHPOINTS_SCHEMA = schema(
-    ("tenant", pa.string()), ("customer_id", pa.string()), ("occurred_at", MS),
-    ("event_id", pa.string()), ("channel", pa.string()), ("type", pa.string()),
-    ("schema_version", pa.uint16()), ("summary", pa.string()), ("payload", pa.string()),
-    ("identities", pa.map_(pa.string(), pa.string())), ("identity_flags", pa.list_(pa.string())),
-    ("received_at", MS), ("source", pa.string()), ("correlation_id", pa.string()),
-    ("conversation_id", pa.string()), ("kafka_partition", pa.uint16()), ("kafka_offset", pa.uint64()),
-)  # fmt: skip
+    ("tenant", pa.string()),
+    ("customer_id", pa.string()),
+    ("occurred_at", MS),
+    ("event_id", pa.string()),
+    ("channel", pa.string()),
+    ("type", pa.string()),
+    ("schema_version", pa.uint16()),
+    ("summary", pa.string()),
+    ("payload", pa.string()),
+    ("identities", pa.map_(pa.string(), pa.string())),
+    ("identity_flags", pa.list_(pa.string())),
+    ("received_at", MS),
+    ("source", pa.string()),
+    ("correlation_id", pa.string()),
+    ("conversation_id", pa.string()),
+    ("kafka_partition", pa.uint16()),
+    ("kafka_offset", pa.uint64()),
+)
 CUSTOMERS_SCHEMA = schema(
-    ("tenant", pa.string()), ("customer_id", pa.string()), ("version", pa.uint64()),
-    ("first_seen", MS), ("identities", pa.map_(pa.string(), pa.list_(pa.string()))),
-    ("consent", pa.map_(pa.string(), pa.bool_())), ("survivor_id", pa.string()),
-    ("erased", pa.bool_()), ("updated_at", MS),
-)  # fmt: skip
-CUSTOMER_ALIASES_SCHEMA = schema(
-    ("tenant", pa.string()), ("alias_id", pa.string()), ("survivor_id", pa.string()),
-    ("version", pa.uint64()), ("reason", pa.string()), ("cause_event_id", pa.string()),
-    ("merged_at", MS),
-)  # fmt: skip
-IDENTITIES_SCHEMA = schema(
-    ("tenant", pa.string()), ("kind", pa.string()), ("value", pa.string()),
-    ("customer_id", pa.string()), ("version", pa.uint64()), ("linked", pa.bool_()),
+    ("tenant", pa.string()),
+    ("customer_id", pa.string()),
+    ("version", pa.uint64()),
+    ("first_seen", MS),
+    ("identities", pa.map_(pa.string(), pa.list_(pa.string()))),
+    ("consent", pa.map_(pa.string(), pa.bool_())),
+    ("survivor_id", pa.string()),
+    ("erased", pa.bool_()),
     ("updated_at", MS),
-)  # fmt: skip
+)
+CUSTOMER_ALIASES_SCHEMA = schema(
+    ("tenant", pa.string()),
+    ("alias_id", pa.string()),
+    ("survivor_id", pa.string()),
+    ("version", pa.uint64()),
+    ("reason", pa.string()),
+    ("cause_event_id", pa.string()),
+    ("merged_at", MS),
+)
+IDENTITIES_SCHEMA = schema(
+    ("tenant", pa.string()),
+    ("kind", pa.string()),
+    ("value", pa.string()),
+    ("customer_id", pa.string()),
+    ("version", pa.uint64()),
+    ("linked", pa.bool_()),
+    ("updated_at", MS),
+)
 ENGAGEMENT_SCORES_SCHEMA = schema(
-    ("tenant", pa.string()), ("customer_id", pa.string()), ("as_of", MS),
-    ("model_version", pa.string()), ("score", pa.float64()), ("raw", pa.float64()),
-    ("events", pa.uint32()), ("contributions", pa.string()), ("channels", pa.string()),
-)  # fmt: skip
+    ("tenant", pa.string()),
+    ("customer_id", pa.string()),
+    ("as_of", MS),
+    ("model_version", pa.string()),
+    ("score", pa.float64()),
+    ("raw", pa.float64()),
+    ("events", pa.uint32()),
+    ("contributions", pa.string()),
+    ("channels", pa.string()),
+)
 RFM_SCHEMA = schema(
-    ("tenant", pa.string()), ("customer_id", pa.string()), ("as_of", MS),
-    ("model_version", pa.string()), ("recency_days", pa.float64()), ("frequency", pa.uint32()),
-    ("monetary", pa.decimal128(18, 4)), ("segment", pa.string()), ("churn_risk", pa.string()),
-)  # fmt: skip
+    ("tenant", pa.string()),
+    ("customer_id", pa.string()),
+    ("as_of", MS),
+    ("model_version", pa.string()),
+    ("recency_days", pa.float64()),
+    ("frequency", pa.uint32()),
+    ("monetary", pa.decimal128(18, 4)),
+    ("segment", pa.string()),
+    ("churn_risk", pa.string()),
+)
 DEADLETTER_SCHEMA = schema(
-    ("tenant", pa.string()), ("failed_at", MS), ("stage", pa.string()), ("reason", pa.string()),
-    ("topic", pa.string()), ("partition", pa.int32()), ("offset", pa.int64()),
-    ("key", pa.string()), ("value", pa.string()), ("deadletter_partition", pa.uint16()),
+    ("tenant", pa.string()),
+    ("failed_at", MS),
+    ("stage", pa.string()),
+    ("reason", pa.string()),
+    ("topic", pa.string()),
+    ("partition", pa.int32()),
+    ("offset", pa.int64()),
+    ("key", pa.string()),
+    ("value", pa.string()),
+    ("deadletter_partition", pa.uint16()),
     ("deadletter_offset", pa.uint64()),
-)  # fmt: skip
+)

@@ -62,22 +62,32 @@ def score_rows(
 def _score_row(body: dict[str, Any]) -> tuple[Any, ...]:
     engagement = body["engagement"]
     return (
-        text(body["tenant"]), text(body["customer_id"]), int(body["as_of_ms"]),
-        text(body["model_version"]), float(engagement["score"]), float(engagement["raw"]),
-        int(body["events"]), orjson.dumps(engagement["contributions"]).decode(),
+        text(body["tenant"]),
+        text(body["customer_id"]),
+        int(body["as_of_ms"]),
+        text(body["model_version"]),
+        float(engagement["score"]),
+        float(engagement["raw"]),
+        int(body["events"]),
+        orjson.dumps(engagement["contributions"]).decode(),
         orjson.dumps(body.get("channels") or {}).decode(),
-    )  # fmt: skip
+    )
 
 
 def _rfm_row(body: dict[str, Any]) -> tuple[Any, ...]:
     rfm = body["rfm"]
     recency = rfm.get("recency_days")
     return (
-        text(body["tenant"]), text(body["customer_id"]), int(body["as_of_ms"]),
-        text(body["model_version"]), None if recency is None else float(recency),
-        int(rfm["frequency"]), _money(rfm["monetary"]), text(rfm["segment"]),
+        text(body["tenant"]),
+        text(body["customer_id"]),
+        int(body["as_of_ms"]),
+        text(body["model_version"]),
+        None if recency is None else float(recency),
+        int(rfm["frequency"]),
+        _money(rfm["monetary"]),
+        text(rfm["segment"]),
         text(rfm["churn_risk"]),
-    )  # fmt: skip
+    )
 
 
 def _money(text: Any) -> Decimal:

@@ -96,8 +96,20 @@ def event_key(record: SourceRecord) -> tuple[str, str] | None:
 class _TouchpointColumns:
     """The ``touchpoints`` columns as growing lists, converted to Arrow once in ``table``."""
 
-    TEXT = ("tenant", "customer_id", "occurred_at", "event_id", "channel", "type", "summary",
-            "payload", "received_at", "source", "correlation_id", "conversation_id")  # fmt: skip
+    TEXT = (
+        "tenant",
+        "customer_id",
+        "occurred_at",
+        "event_id",
+        "channel",
+        "type",
+        "summary",
+        "payload",
+        "received_at",
+        "source",
+        "correlation_id",
+        "conversation_id",
+    )
 
     def __init__(self) -> None:
         self.records: list[SourceRecord] = []
@@ -116,8 +128,20 @@ class _TouchpointColumns:
         wrong type) and leaves the columns ragged: the caller starts over with
         ``add``. Types are checked by Arrow's conversion instead of in Python.
         """
-        (tenant, customer, occurred, event, channel, type_, summary, payload, received, source,
-         correlation, conversation) = (self.text[name].append for name in self.TEXT)  # fmt: skip
+        (
+            tenant,
+            customer,
+            occurred,
+            event,
+            channel,
+            type_,
+            summary,
+            payload,
+            received,
+            source,
+            correlation,
+            conversation,
+        ) = (self.text[name].append for name in self.TEXT)
         loads, dumps = orjson.loads, orjson.dumps
         for record in records:
             body = loads(record.value)
@@ -149,12 +173,19 @@ class _TouchpointColumns:
         type_, payload, identities = body["type"], body["payload"], body["identities"]
         flags = [text(flag) for flag in body.get("identity_flags") or ()]
         row = (
-            text(body["tenant"]), text(body["customer_id"]), text(body["occurred_at"]),
-            text(body["event_id"]), text(body["channel"]), text(type_),
-            summarize(type_, payload), orjson.dumps(payload).decode(),
-            text(body["received_at"]), text(body["source"]),
-            str(body.get("correlation_id") or ""), str(body.get("conversation_id") or ""),
-        )  # fmt: skip
+            text(body["tenant"]),
+            text(body["customer_id"]),
+            text(body["occurred_at"]),
+            text(body["event_id"]),
+            text(body["channel"]),
+            text(type_),
+            summarize(type_, payload),
+            orjson.dumps(payload).decode(),
+            text(body["received_at"]),
+            text(body["source"]),
+            str(body.get("correlation_id") or ""),
+            str(body.get("conversation_id") or ""),
+        )
         version = int(body["schema_version"])
         if not 0 < version < 2**16:
             raise ValueError(f"schema_version {version} out of range")

@@ -32,10 +32,18 @@ class StoreTimelineReader(TimelineReader):
 
     async def head(self, tenant: str, resolution: Resolution, entries: int) -> Head:
         newest = await self.page(tenant, resolution, TimelineQuery(limit=entries))
-        return Head([self.encode(e) for e in newest.entries], [fact_of(e) for e in newest.entries],
-                    newest.next_after is None)  # fmt: skip
+        return Head(
+            [self.encode(e) for e in newest.entries],
+            [fact_of(e) for e in newest.entries],
+            newest.next_after is None,
+        )
 
 
 def fact_of(entry: dict[str, Any]) -> Fact:
-    return (entry["event_id"], entry["channel"], entry["type"], int(entry["schema_version"]),
-            epoch_ms(entry["occurred_at"]))  # fmt: skip
+    return (
+        entry["event_id"],
+        entry["channel"],
+        entry["type"],
+        int(entry["schema_version"]),
+        epoch_ms(entry["occurred_at"]),
+    )

@@ -77,10 +77,13 @@ async def publish_changelog(table: Any, records: dict[tuple[int, str], bytes]) -
     topic, sent = table.changelog_topic, []
     for (partition, key), value in records.items():
         message = topic.as_future_message(
-            key=key, value=value, partition=partition,
-            key_serializer=table.key_serializer, value_serializer="raw",
+            key=key,
+            value=value,
+            partition=partition,
+            key_serializer=table.key_serializer,
+            value_serializer="raw",
             callback=table._on_changelog_sent,
-        )  # fmt: skip
+        )
         await topic.publish_message(message)
         sent.append(message)
     return sent

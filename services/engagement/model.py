@@ -24,14 +24,30 @@ RFM_WINDOW_DAYS = 365
 DAY_MS = 86_400_000
 
 WEIGHTS: dict[str, float] = {
-    "call.started": 0.0, "call.completed": 5.0, "call.missed": 1.0, "voicemail.left": 2.0,
-    "chat.started": 1.0, "chat.message_received": 2.0, "chat.message_sent": 0.0, "chat.ended": 1.0,
-    "email.sent": 0.0, "email.delivered": 0.0, "email.opened": 1.0, "email.clicked": 3.0,
-    "email.bounced": 0.0, "email.replied": 4.0, "email.unsubscribed": -5.0,
-    "store.visited": 4.0, "purchase.completed": 10.0, "purchase.refunded": -3.0,
-    "social.dm_received": 3.0, "social.dm_sent": 0.0, "social.mentioned": 2.0,
-    "form.submitted": 4.0, "web.page_viewed": 0.5,
-}  # fmt: skip
+    "call.started": 0.0,
+    "call.completed": 5.0,
+    "call.missed": 1.0,
+    "voicemail.left": 2.0,
+    "chat.started": 1.0,
+    "chat.message_received": 2.0,
+    "chat.message_sent": 0.0,
+    "chat.ended": 1.0,
+    "email.sent": 0.0,
+    "email.delivered": 0.0,
+    "email.opened": 1.0,
+    "email.clicked": 3.0,
+    "email.bounced": 0.0,
+    "email.replied": 4.0,
+    "email.unsubscribed": -5.0,
+    "store.visited": 4.0,
+    "purchase.completed": 10.0,
+    "purchase.refunded": -3.0,
+    "social.dm_received": 3.0,
+    "social.dm_sent": 0.0,
+    "social.mentioned": 2.0,
+    "form.submitted": 4.0,
+    "web.page_viewed": 0.5,
+}
 
 
 @dataclass(frozen=True, slots=True)

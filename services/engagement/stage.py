@@ -141,8 +141,16 @@ class EngagementStage:
                 continue
             tenant, customer_id = split_customer_key(key)
             s = summary(state, now_ms)
-            message = ScoreMessage(tenant, customer_id, s["model_version"], s["as_of_ms"],
-                                   s["events"], s["engagement"], s["rfm"], s["channels"])  # fmt: skip
+            message = ScoreMessage(
+                tenant,
+                customer_id,
+                s["model_version"],
+                s["as_of_ms"],
+                s["events"],
+                s["engagement"],
+                s["rfm"],
+                s["channels"],
+            )
             records.append(Record(message.key, message.encode()))
         return records
 

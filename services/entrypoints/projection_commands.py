@@ -45,8 +45,11 @@ def _open(settings: Settings) -> ProjectionStore | None:
         return open_projection_store(settings.clickhouse_url)
     except ProjectionStoreError as exc:
         print(f"touchline: projection store {settings.clickhouse_url}: {exc}", file=sys.stderr)
-        print("  (an embedded chDB directory is owned by one process: is the projector "
-              "running? stop it, or use a ClickHouse server)", file=sys.stderr)  # fmt: skip
+        print(
+            "  (an embedded chDB directory is owned by one process: is the projector "
+            "running? stop it, or use a ClickHouse server)",
+            file=sys.stderr,
+        )
         return None
 
 
@@ -159,8 +162,11 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 def _service(args: argparse.Namespace, settings: Settings) -> tuple[str, dict[str, str]] | None:
     key = args.key or os.environ.get("TOUCHLINE_API_KEY")
     if not key:
-        print("touchline: the projection store is in use by the projection service; pass an "
-              "operator key (--key or $TOUCHLINE_API_KEY) to ask it", file=sys.stderr)  # fmt: skip
+        print(
+            "touchline: the projection store is in use by the projection service; pass an "
+            "operator key (--key or $TOUCHLINE_API_KEY) to ask it",
+            file=sys.stderr,
+        )
         return None
     return f"http://{settings.http_host}:{settings.query_port}", {"Authorization": f"Bearer {key}"}
 

@@ -56,10 +56,12 @@ def run_up(settings: Settings, demo: bool, customers: int, rate: float) -> int:
         print(f"touchline up: kafka: {exc}", file=sys.stderr)
         return 1
     supervisor = Supervisor(
-        [touchline_child("worker", settings.data_dir, "--loglevel", "warning"),
-         touchline_child("projector", settings.data_dir)],
+        [
+            touchline_child("worker", settings.data_dir, "--loglevel", "warning"),
+            touchline_child("projector", settings.data_dir),
+        ],
         exited=functools.partial(_say_exited, settings),
-    )  # fmt: skip
+    )
     supervisor.start_all()
     try:
         asyncio.run(_run(settings, supervisor, demo, customers, rate))
@@ -82,15 +84,19 @@ def quiet_logging() -> None:
 
 def busy_ports(settings: Settings) -> str | None:
     """Which port ``up`` needs is taken, said so the user can act (None when all are free)."""
-    wanted = [("TOUCHLINE_HTTP_PORT", settings.http_port, "the ingest API"),
-              ("TOUCHLINE_QUERY_PORT", settings.query_port, "the agent page")]  # fmt: skip
+    wanted = [
+        ("TOUCHLINE_HTTP_PORT", settings.http_port, "the ingest API"),
+        ("TOUCHLINE_QUERY_PORT", settings.query_port, "the agent page"),
+    ]
     for variable, port, what in wanted:
         with socket.socket() as probe:
             try:
                 probe.bind((settings.http_host, port))
             except OSError:
-                return (f"port {port} for {what} is in use on {settings.http_host}; stop what holds "
-                        f"it, or choose another with {variable}")  # fmt: skip
+                return (
+                    f"port {port} for {what} is in use on {settings.http_host}; stop what holds "
+                    f"it, or choose another with {variable}"
+                )
     return None
 
 
@@ -104,9 +110,15 @@ async def _prepare_broker(settings: Settings) -> None:
 async def _say_exited(settings: Settings, child: Child, pid: int, how: str) -> None:
     """The dead child's last heartbeat, written for it: its stage shows down at once."""
     started = int((time.time() - (time.monotonic() - child.started_at)) * 1000)
-    beat = Heartbeat(stage=child.name, instance=instance_id(pid), state="exited", at_ms=now_ms(),
-                     started_at_ms=started, interval_s=INTERVAL_S,
-                     detail={"exit": how, "restarts": child.restarts})  # fmt: skip
+    beat = Heartbeat(
+        stage=child.name,
+        instance=instance_id(pid),
+        state="exited",
+        at_ms=now_ms(),
+        started_at_ms=started,
+        interval_s=INTERVAL_S,
+        detail={"exit": how, "restarts": child.restarts},
+    )
     await publish_once(settings.kafka_bootstrap, beat)
 
 
@@ -166,10 +178,12 @@ class _QuietServer(uvicorn.Server):
 
 def _banner(url: str, key: str | None, page: str, settings: Settings) -> None:
     host = settings.http_host
-    lines = [f"Touchline is up: API {url}  (OpenAPI: {url}/docs, health: {url}/healthz)",
-             f"agent page: {page}",
-             f"metrics: {url}/metrics, http://{host}:{settings.query_port}/metrics, "
-             f"http://{host}:{settings.worker_metrics_port}/metrics; `touchline status` for a summary"]  # fmt: skip
+    lines = [
+        f"Touchline is up: API {url}  (OpenAPI: {url}/docs, health: {url}/healthz)",
+        f"agent page: {page}",
+        f"metrics: {url}/metrics, http://{host}:{settings.query_port}/metrics, "
+        f"http://{host}:{settings.worker_metrics_port}/metrics; `touchline status` for a summary",
+    ]
     if key:
         lines.append(f"demo publisher key for tenant '{DEMO_TENANT}': {key}")
     lines.append("Ctrl-C stops everything.")

@@ -88,8 +88,13 @@ class BatchWork:
             return CommandOutcome(c.command_id, False, f"{c.kind}:{c.value} belongs to no customer")
         if sum(len(v) for v in owner.identities.values()) <= 1:
             return CommandOutcome(c.command_id, False, "the customer has no other identifier")
-        split = Customer(tenant=c.tenant, seed=f"detach|{c.command_id}", first_seen=owner.first_seen,
-                         cause_event_id=c.command_id, split_from=owner.id)  # fmt: skip
+        split = Customer(
+            tenant=c.tenant,
+            seed=f"detach|{c.command_id}",
+            first_seen=owner.first_seen,
+            cause_event_id=c.command_id,
+            split_from=owner.id,
+        )
         self.add(split)
         owner.detach_identity(c.kind, c.value, split.id, c.reason)
         split.link_identity(c.kind, c.value, c.command_id)
@@ -158,8 +163,15 @@ class BatchWork:
         weak.sort(key=lambda kv: WEAK_KINDS.index(kv[0]) if kv[0] in WEAK_KINDS else 99)
         return strong, weak
 
-    def _target(self, s: Sighting, strong: list[tuple[str, str]], weak: list[tuple[str, str]],
-                owners_strong: list[Customer], owners_weak: list[Customer], flags: list[str]) -> Customer:  # fmt: skip
+    def _target(
+        self,
+        s: Sighting,
+        strong: list[tuple[str, str]],
+        weak: list[tuple[str, str]],
+        owners_strong: list[Customer],
+        owners_weak: list[Customer],
+        flags: list[str],
+    ) -> Customer:
         if len(owners_strong) > 1:
             return self._merge_all(owners_strong, s, strong, flags)
         if owners_strong:
@@ -177,13 +189,18 @@ class BatchWork:
         key, generation = identity_key(s.tenant, *seed), 1
         while self.get(customer_id_for(key if generation == 1 else f"{key}#{generation}")):
             generation += 1  # an erased customer had this seed: the returning person is new
-        customer = Customer(tenant=s.tenant, seed=key if generation == 1 else f"{key}#{generation}",
-                            first_seen=s.occurred_at, cause_event_id=s.event_id)  # fmt: skip
+        customer = Customer(
+            tenant=s.tenant,
+            seed=key if generation == 1 else f"{key}#{generation}",
+            first_seen=s.occurred_at,
+            cause_event_id=s.event_id,
+        )
         self.add(customer)
         return customer
 
-    def _merge_all(self, owners: list[Customer], s: Sighting, strong: list[tuple[str, str]],
-                   flags: list[str]) -> Customer:  # fmt: skip
+    def _merge_all(
+        self, owners: list[Customer], s: Sighting, strong: list[tuple[str, str]], flags: list[str]
+    ) -> Customer:
         survivor = _oldest(owners)
         for other in sorted(owners, key=_age):
             if other is survivor:
@@ -199,18 +216,34 @@ class BatchWork:
         return survivor
 
     def _merge(self, survivor: Customer, absorbed: Customer, s: Sighting, reason: str) -> None:
-        survivor.absorb(absorbed.id, {k: list(v) for k, v in absorbed.identities.items()},
-                        absorbed.first_seen, reason, s.event_id,
-                        tuple(sorted(absorbed.kept_apart, key=str)), tuple(absorbed.aliases))  # fmt: skip
+        survivor.absorb(
+            absorbed.id,
+            {k: list(v) for k, v in absorbed.identities.items()},
+            absorbed.first_seen,
+            reason,
+            s.event_id,
+            tuple(sorted(absorbed.kept_apart, key=str)),
+            tuple(absorbed.aliases),
+        )
         absorbed.merge_into(survivor.id, reason, s.event_id)
 
     def _would_exceed_cap(self, a: Customer, b: Customer) -> bool:
         kinds = set(a.identities) | set(b.identities)
-        return any(len(set(a.identities.get(k, [])) | set(b.identities.get(k, []))) > self.rules.max_per_kind
-                   for k in kinds if self.rules.is_strong(k))  # fmt: skip
+        return any(
+            len(set(a.identities.get(k, [])) | set(b.identities.get(k, [])))
+            > self.rules.max_per_kind
+            for k in kinds
+            if self.rules.is_strong(k)
+        )
 
-    def _link_all(self, target: Customer, s: Sighting, strong: list[tuple[str, str]],
-                  weak: list[tuple[str, str]], flags: list[str]) -> None:  # fmt: skip
+    def _link_all(
+        self,
+        target: Customer,
+        s: Sighting,
+        strong: list[tuple[str, str]],
+        weak: list[tuple[str, str]],
+        flags: list[str],
+    ) -> None:
         for kind, value in [*strong, *weak]:
             claim: IdentityClaim | None = self.get(claim_id(s.tenant, kind, value))
             if claim is not None and claim.customer_id is not None:

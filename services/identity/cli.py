@@ -51,8 +51,9 @@ def add_identity_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _detach(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        command: Command = detach_command(args.tenant, args.kind, args.value, args.reason,
-                                          settings.default_phone_region)  # fmt: skip
+        command: Command = detach_command(
+            args.tenant, args.kind, args.value, args.reason, settings.default_phone_region
+        )
     except CommandRejected as exc:
         print(f"identity: {exc}", file=sys.stderr)
         return EXIT_REJECTED
@@ -61,8 +62,14 @@ def _detach(args: argparse.Namespace, settings: Settings) -> int:
 
 def _erase(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        command: Command = erase_command(args.tenant, args.reason, args.customer, args.kind,
-                                         args.value, settings.default_phone_region)  # fmt: skip
+        command: Command = erase_command(
+            args.tenant,
+            args.reason,
+            args.customer,
+            args.kind,
+            args.value,
+            settings.default_phone_region,
+        )
     except CommandRejected as exc:
         print(f"identity: {exc}", file=sys.stderr)
         return EXIT_REJECTED
@@ -83,8 +90,9 @@ def _send(command: Command, settings: Settings) -> int:
 
 async def send_command(bootstrap: str, command: Command) -> None:
     """Append ``command`` and wait for the broker's acknowledgement (acks=all)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                request_timeout_ms=10_000)  # fmt: skip
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, request_timeout_ms=10_000
+    )
     await producer.start()
     try:
         record = command_record(command)

@@ -19,8 +19,16 @@ from events.contracts.commands import (
 from events.identities import PRIMARY_ORDER, normalize_identities
 from events.records import Record
 
-__all__ = ["Command", "CommandRejected", "DetachIdentity", "EraseCustomer", "command_record",
-           "decode_command", "detach_command", "erase_command"]  # fmt: skip
+__all__ = [
+    "Command",
+    "CommandRejected",
+    "DetachIdentity",
+    "EraseCustomer",
+    "command_record",
+    "decode_command",
+    "detach_command",
+    "erase_command",
+]
 
 
 def detach_command(

@@ -61,8 +61,9 @@ class CustomerEventRelay:
             start = (recorder.max_tracking_id(POSITION) or 0) + 1
             notifications = recorder.select_notifications(start, self.page)
             customers, controls = self._records(notifications)
-            await self.out.write_all([(RESOLVED, [*resolved, *controls]),
-                                      (DEADLETTER, dead), (CUSTOMERS, customers)])  # fmt: skip
+            await self.out.write_all(
+                [(RESOLVED, [*resolved, *controls]), (DEADLETTER, dead), (CUSTOMERS, customers)]
+            )
             resolved, dead = [], []
             if not notifications:
                 return sent
@@ -78,8 +79,9 @@ class CustomerEventRelay:
             event: Any = self.resolver.mapper.to_domain_event(notification)
             owner: Customer = self.resolver.repository.get(event.originator_id)
             message = customer_event(event, owner)
-            customers.append(Record(message.key, message.encode(),
-                                    (("type", message.type.encode()),)))  # fmt: skip
+            customers.append(
+                Record(message.key, message.encode(), (("type", message.type.encode()),))
+            )
             control = _control(message.type, event, owner)
             if control is not None:
                 controls.append(Record(control_key(control), encode_control(control)))
@@ -90,8 +92,15 @@ def customer_event(event: Any, owner: Customer) -> CustomerEvent:
     """The public form of a customer aggregate event: its contract, filled field by field."""
     kind = type(event).__name__
     publish = _PUBLIC[kind]
-    return CustomerEvent(kind, owner.tenant, str(event.originator_id), event.originator_version,
-                         event.timestamp.isoformat(), publish(event), profile_of(owner))  # fmt: skip
+    return CustomerEvent(
+        kind,
+        owner.tenant,
+        str(event.originator_id),
+        event.originator_version,
+        event.timestamp.isoformat(),
+        publish(event),
+        profile_of(owner),
+    )
 
 
 def profile_of(customer: Customer) -> CustomerProfile:
@@ -118,25 +127,47 @@ def _id(value: uuid.UUID | None) -> str | None:
 #: each domain event's public fields (``events.contracts.customers.PUBLIC_FIELDS``), by hand:
 #: a renamed attribute of the aggregate breaks here, not silently in the projection
 _PUBLIC: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "CustomerCreated": lambda e: {"first_seen": e.first_seen, "cause_event_id": e.cause_event_id,
-                                  "split_from": _id(e.split_from)},
-    "IdentityLinked": lambda e: {"kind": e.kind, "value": e.value,
-                                 "cause_event_id": e.cause_event_id},
-    "EarlierActivitySeen": lambda e: {"first_seen": e.first_seen,
-                                      "cause_event_id": e.cause_event_id},
+    "CustomerCreated": lambda e: {
+        "first_seen": e.first_seen,
+        "cause_event_id": e.cause_event_id,
+        "split_from": _id(e.split_from),
+    },
+    "IdentityLinked": lambda e: {
+        "kind": e.kind,
+        "value": e.value,
+        "cause_event_id": e.cause_event_id,
+    },
+    "EarlierActivitySeen": lambda e: {
+        "first_seen": e.first_seen,
+        "cause_event_id": e.cause_event_id,
+    },
     "CustomersMerged": lambda e: {
-        "absorbed_id": str(e.absorbed_id), "identities": {k: list(v) for k, v in e.identities.items()},
-        "first_seen": e.first_seen, "reason": e.reason, "cause_event_id": e.cause_event_id,
+        "absorbed_id": str(e.absorbed_id),
+        "identities": {k: list(v) for k, v in e.identities.items()},
+        "first_seen": e.first_seen,
+        "reason": e.reason,
+        "cause_event_id": e.cause_event_id,
         "kept_apart": [str(c) for c in e.kept_apart],
-        "absorbed_aliases": [str(a) for a in e.absorbed_aliases]},
-    "MergedIntoSurvivor": lambda e: {"survivor_id": str(e.survivor_id), "reason": e.reason,
-                                     "cause_event_id": e.cause_event_id},
-    "IdentityDetached": lambda e: {"kind": e.kind, "value": e.value, "moved_to": str(e.moved_to),
-                                   "reason": e.reason},
-    "ConsentChanged": lambda e: {"channel": e.channel, "granted": e.granted,
-                                 "cause_event_id": e.cause_event_id},
+        "absorbed_aliases": [str(a) for a in e.absorbed_aliases],
+    },
+    "MergedIntoSurvivor": lambda e: {
+        "survivor_id": str(e.survivor_id),
+        "reason": e.reason,
+        "cause_event_id": e.cause_event_id,
+    },
+    "IdentityDetached": lambda e: {
+        "kind": e.kind,
+        "value": e.value,
+        "moved_to": str(e.moved_to),
+        "reason": e.reason,
+    },
+    "ConsentChanged": lambda e: {
+        "channel": e.channel,
+        "granted": e.granted,
+        "cause_event_id": e.cause_event_id,
+    },
     "CustomerErased": lambda e: {"reason": e.reason},
-}  # fmt: skip
+}
 
 
 def _control(kind: str, event: Any, owner: Customer) -> Control | None:
@@ -145,10 +176,16 @@ def _control(kind: str, event: Any, owner: Customer) -> Control | None:
     if kind == "MergedIntoSurvivor":
         return MergedInto(tenant, customer, str(event.survivor_id))
     if kind == "IdentityDetached":
-        remaining = sorted(identity_digest(k, v) for k, values in owner.identities.items()
-                           for v in values)  # fmt: skip
-        return Detached(tenant, customer, identity_digest(event.kind, event.value),
-                        str(event.moved_to), tuple(remaining))  # fmt: skip
+        remaining = sorted(
+            identity_digest(k, v) for k, values in owner.identities.items() for v in values
+        )
+        return Detached(
+            tenant,
+            customer,
+            identity_digest(event.kind, event.value),
+            str(event.moved_to),
+            tuple(remaining),
+        )
     if kind == "CustomerErased":
         return Erased(tenant, customer)
     return None

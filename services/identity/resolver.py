@@ -63,8 +63,10 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
     ) -> None:
         super().__init__(env)
         if not isinstance(self.recorder, MultiTracking):  # it would drop positions silently
-            raise TypeError(f"{type(self.recorder).__name__} cannot store several positions; "
-                            "open the store with services.identity.store.eventsourcing_env")  # fmt: skip
+            raise TypeError(
+                f"{type(self.recorder).__name__} cannot store several positions; "
+                "open the store with services.identity.store.eventsourcing_env"
+            )
         self.rules = rules or IdentityRules()
 
     def construct_recorder(self) -> ProcessRecorder:

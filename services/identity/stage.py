@@ -98,8 +98,10 @@ class IdentityStage:
                     )
             if envelopes:
                 decoded.append((partition, envelopes))
-        streams = [(f"{TOUCHPOINTS}-{partition}", [(m.offset, _sighting(e)) for m, e in envelopes])
-                   for partition, envelopes in decoded]  # fmt: skip
+        streams = [
+            (f"{TOUCHPOINTS}-{partition}", [(m.offset, _sighting(e)) for m, e in envelopes])
+            for partition, envelopes in decoded
+        ]
         answers = self.resolver.resolve_streams(streams) if streams else []
         for (partition, envelopes), resolutions in zip(decoded, answers, strict=True):
             for (m, envelope), resolution in zip(envelopes, resolutions, strict=True):
@@ -110,8 +112,13 @@ class IdentityStage:
 
 
 def _sighting(envelope: dict[str, Any]) -> Sighting:
-    return Sighting(envelope["tenant"], envelope["event_id"], envelope["occurred_at"],
-                    envelope["type"], envelope["identities"])  # fmt: skip
+    return Sighting(
+        envelope["tenant"],
+        envelope["event_id"],
+        envelope["occurred_at"],
+        envelope["type"],
+        envelope["identities"],
+    )
 
 
 def _resolved(
@@ -119,15 +126,23 @@ def _resolved(
 ) -> Record:
     """The touchpoint under its customer; the sighting says where in ``touchpoints`` it was."""
     assert resolution.customer_id is not None
-    resolved = ResolvedTouchpoint(envelope, resolution.customer_id, tuple(resolution.flags),
-                                  (partition, offset))  # fmt: skip
+    resolved = ResolvedTouchpoint(
+        envelope, resolution.customer_id, tuple(resolution.flags), (partition, offset)
+    )
     return Record(resolved.key, resolved.encode(), (("type", envelope["type"].encode()),))
 
 
 def _dead_command(message: Any, command: Command, reason: str) -> Record:
     body = command_body(command)
-    letter = dead_letter("identity", "command_not_applied", f"identity command not applied: {reason}",
-                         message, topic=IDENTITY_COMMANDS, key=command.tenant.encode(), command=body)  # fmt: skip
+    letter = dead_letter(
+        "identity",
+        "command_not_applied",
+        f"identity command not applied: {reason}",
+        message,
+        topic=IDENTITY_COMMANDS,
+        key=command.tenant.encode(),
+        command=body,
+    )
     return Record(letter.key, letter.encode())
 
 
@@ -137,8 +152,13 @@ def _dead(message: Any, code: str, reason: str, topic: str = TOUCHPOINTS) -> Rec
 
 
 def _dead_envelope(message: Any, envelope: dict[str, Any], resolution: Resolution) -> Record:
-    letter = dead_letter("identity", "no_usable_identifier",
-                         "no usable identifier: " + ", ".join(resolution.flags), message,
-                         topic=TOUCHPOINTS, key=event_key(envelope["tenant"], envelope["event_id"]).encode(),
-                         event=envelope)  # fmt: skip
+    letter = dead_letter(
+        "identity",
+        "no_usable_identifier",
+        "no usable identifier: " + ", ".join(resolution.flags),
+        message,
+        topic=TOUCHPOINTS,
+        key=event_key(envelope["tenant"], envelope["event_id"]).encode(),
+        event=envelope,
+    )
     return Record(letter.key, letter.encode())

@@ -28,8 +28,12 @@ def eventsourcing_env(url: str) -> dict[str, str]:
     if parsed.scheme == "sqlite":
         if not parsed.path:
             raise StoreUrlError("sqlite URLs need a path: sqlite:///path/to/identity.sqlite3")
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": parsed.path,
-                "PROCESS_RECORDER_TOPIC": RECORDER_TOPICS["sqlite"], **cache}  # fmt: skip
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": parsed.path,
+            "PROCESS_RECORDER_TOPIC": RECORDER_TOPICS["sqlite"],
+            **cache,
+        }
     if parsed.scheme in ("postgresql", "postgres"):
         if not parsed.hostname or not parsed.path.strip("/"):
             raise StoreUrlError("postgresql URLs need a host and a database name")

@@ -104,13 +104,20 @@ class HeartbeatSender:
         vitals = await self.vitals()
         errors = self.errors
         return Heartbeat(
-            stage=self.stage, instance=self.instance, state=state, at_ms=now_ms(),
-            started_at_ms=self.started_at_ms, interval_s=self.interval_s,
-            processed=vitals.processed, rate_1m=self._rate(vitals.processed),
-            lag=dict(vitals.lag), dead_letters=vitals.dead_letters,
+            stage=self.stage,
+            instance=self.instance,
+            state=state,
+            at_ms=now_ms(),
+            started_at_ms=self.started_at_ms,
+            interval_s=self.interval_s,
+            processed=vitals.processed,
+            rate_1m=self._rate(vitals.processed),
+            lag=dict(vitals.lag),
+            dead_letters=vitals.dead_letters,
             last_error=errors.message if errors else None,
-            last_error_at_ms=errors.at_ms if errors else None, detail=dict(vitals.detail),
-        )  # fmt: skip
+            last_error_at_ms=errors.at_ms if errors else None,
+            detail=dict(vitals.detail),
+        )
 
     def _rate(self, processed: int) -> float:
         """Events per second over the last minute (or since start, if younger)."""
@@ -176,8 +183,11 @@ class StageHealth:
     reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"state": self.state, "instances": len(self.instances),
-                                "lag": dict(self.lag)}  # fmt: skip
+        body: dict[str, Any] = {
+            "state": self.state,
+            "instances": len(self.instances),
+            "lag": dict(self.lag),
+        }
         if self.reason:
             body["reason"] = self.reason
         return body

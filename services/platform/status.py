@@ -47,8 +47,16 @@ async def _read(bootstrap: str) -> list[Heartbeat]:
 
 
 def _table(beats: list[Heartbeat], at: int) -> str:
-    header = ("STAGE", "INSTANCE", "STATE", "LAG", "EVENTS/S (1 MIN)", "PROCESSED", "DEAD",
-              "LAST ERROR")  # fmt: skip
+    header = (
+        "STAGE",
+        "INSTANCE",
+        "STATE",
+        "LAG",
+        "EVENTS/S (1 MIN)",
+        "PROCESSED",
+        "DEAD",
+        "LAST ERROR",
+    )
     rows = [header]
     for beat in sorted(beats, key=lambda b: (b.stage, b.instance)):
         state = "gone" if beat.stale(at) and beat.state in ("starting", "running") else beat.state
@@ -57,10 +65,21 @@ def _table(beats: list[Heartbeat], at: int) -> str:
         error = ""
         if beat.last_error and beat.last_error_at_ms:
             error = f"{(at - beat.last_error_at_ms) // 1000} s ago: {beat.last_error}"[:80]
-        rows.append((beat.stage, beat.instance, state, str(sum(beat.lag.values())),
-                     f"{beat.rate_1m:.1f}", str(beat.processed), str(beat.dead_letters), error))  # fmt: skip
+        rows.append(
+            (
+                beat.stage,
+                beat.instance,
+                state,
+                str(sum(beat.lag.values())),
+                f"{beat.rate_1m:.1f}",
+                str(beat.processed),
+                str(beat.dead_letters),
+                error,
+            )
+        )
     if len(rows) == 1:
         return "no heartbeats in the last 2 minutes: is anything running?"
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)  # fmt: skip
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )

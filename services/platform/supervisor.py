@@ -117,8 +117,13 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         child.log_path.parent.mkdir(parents=True, exist_ok=True)
         with child.log_path.open("ab") as out:
-            child.process = subprocess.Popen(list(child.argv), stdout=out, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            child.process = subprocess.Popen(
+                list(child.argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         child.started_at, child.restart_at = time.monotonic(), None
         log.info("%s started (pid %d), log at %s", child.name, child.process.pid, child.log_path)
 
@@ -147,9 +152,17 @@ class Supervisor:
             )
         pause = BACKOFF_S[min(child.failed_starts, len(BACKOFF_S) - 1)]
         child.restart_at = time.monotonic() + pause
-        log.warning("the %s (pid %d) %s after %.0f s; restarting it in %.0f s. "
-                    "The end of its log (%s):\n%s", child.name, pid, how, lived, pause,
-                    child.log_path, log_tail(child.log_path))  # fmt: skip
+        log.warning(
+            "the %s (pid %d) %s after %.0f s; restarting it in %.0f s. "
+            "The end of its log (%s):\n%s",
+            child.name,
+            pid,
+            how,
+            lived,
+            pause,
+            child.log_path,
+            log_tail(child.log_path),
+        )
 
 
 def touchline_child(name: str, data_dir: Path, *args: str) -> Child:

@@ -92,8 +92,15 @@ def receipt(
 
 def receipt_row(done: ErasureReceipt) -> tuple[str, str, str, str, str, int, int]:
     """The stored columns of a receipt: counts, no key ids (see ``ErasureReceipt``)."""
-    return (done.receipt_id, done.tenant, done.erased_at, done.actor, done.reason,
-            done.subject_count, done.key_count)  # fmt: skip
+    return (
+        done.receipt_id,
+        done.tenant,
+        done.erased_at,
+        done.actor,
+        done.reason,
+        done.subject_count,
+        done.key_count,
+    )
 
 
 def chunks(items: Collection[T]) -> list[list[T]]:

@@ -46,10 +46,12 @@ def run_publish(args: argparse.Namespace, settings: Settings) -> int:
         print(f"publish: no such file: {args.file}", file=sys.stderr)
         return 2
     if args.file.suffix.lower() in SPREADSHEETS:
-        print(f"publish: {args.file} is a {args.file.suffix} file; publish sends NDJSON, one event "
-              "envelope per line. Import spreadsheets with `touchline import customers FILE` "
-              "(a customer master) or `touchline import history FILE` (past touchpoints).",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"publish: {args.file} is a {args.file.suffix} file; publish sends NDJSON, one event "
+            "envelope per line. Import spreadsheets with `touchline import customers FILE` "
+            "(a customer master) or `touchline import history FILE` (past touchpoints).",
+            file=sys.stderr,
+        )
         return 2
     if args.kafka and not args.tenant:
         print("publish: --kafka needs --tenant", file=sys.stderr)
@@ -59,8 +61,14 @@ def run_publish(args: argparse.Namespace, settings: Settings) -> int:
     return send_lines("publish", args, settings, read_ndjson(args.file, summary), total, summary)
 
 
-def send_lines(command: str, args: argparse.Namespace, settings: Settings, lines: Iterable[Line],
-               total: int, summary: PublishSummary) -> int:  # fmt: skip
+def send_lines(
+    command: str,
+    args: argparse.Namespace,
+    settings: Settings,
+    lines: Iterable[Line],
+    total: int,
+    summary: PublishSummary,
+) -> int:
     """Send ``lines`` over HTTP or, with ``args.kafka``, straight to Kafka; report and return the exit code.
 
     Any rejected line makes the exit status 1: a script that checks it must not
@@ -70,8 +78,17 @@ def send_lines(command: str, args: argparse.Namespace, settings: Settings, lines
     with tqdm(total=total, unit="ev", file=sys.stderr, disable=None) as progress:
         try:
             if args.kafka:
-                asyncio.run(publish_kafka(lines, settings.kafka_bootstrap, args.tenant,
-                                          settings.default_phone_region, summary, batch, progress))  # fmt: skip
+                asyncio.run(
+                    publish_kafka(
+                        lines,
+                        settings.kafka_bootstrap,
+                        args.tenant,
+                        settings.default_phone_region,
+                        summary,
+                        batch,
+                        progress,
+                    )
+                )
             else:
                 key = args.key or os.environ.get("TOUCHLINE_API_KEY")
                 if not key:

@@ -47,8 +47,10 @@ class PublishSummary:
         if self.failed:
             print(f"stopped: {self.failed}", file=out)
         elif self.rejected:
-            print(f"not every line was published: {len(self.rejected)} rejected (exit status 1)",
-                  file=out)  # fmt: skip
+            print(
+                f"not every line was published: {len(self.rejected)} rejected (exit status 1)",
+                file=out,
+            )
 
 
 class PublishFailed(RuntimeError):

@@ -98,8 +98,11 @@ def admin_router(keys: KeyStore, replays: Replays) -> APIRouter:
 
     def known(projection: str) -> JSONResponse | None:
         if projection not in REPLAYABLE:
-            return _error(404, "unknown_projection", f"no replayable projection {projection!r} "
-                          f"(one of {', '.join(REPLAYABLE)})")  # fmt: skip
+            return _error(
+                404,
+                "unknown_projection",
+                f"no replayable projection {projection!r} (one of {', '.join(REPLAYABLE)})",
+            )
         return None
 
     @router.post("/replay/{projection}", status_code=202)
@@ -134,8 +137,14 @@ def admin_router(keys: KeyStore, replays: Replays) -> APIRouter:
 
 
 def _job(job: ReplayJob) -> dict[str, Any]:
-    return {"projection": job.projection, "state": job.state, "done": job.done, "total": job.total,
-            "result": job.result, "error": job.error}  # fmt: skip
+    return {
+        "projection": job.projection,
+        "state": job.state,
+        "done": job.done,
+        "total": job.total,
+        "result": job.result,
+        "error": job.error,
+    }
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:

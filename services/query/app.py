@@ -38,8 +38,13 @@ STATIC = Path(__file__).with_name("static")
 
 
 def create_query_app(deps: QueryDeps) -> FastAPI:
-    app = FastAPI(title="Touchline agent API", version="1", docs_url=None, redoc_url=None,
-                  description="Find a customer and read one cross-channel timeline, live.")  # fmt: skip
+    app = FastAPI(
+        title="Touchline agent API",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        description="Find a customer and read one cross-channel timeline, live.",
+    )
     add_offline_docs(app, "Touchline agent")
     install_error_handlers(app)
 
@@ -48,12 +53,14 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         cache = deps.cache
         stages = deps.health.stages() if deps.health is not None else {}
         ok = all(h.state == "up" for h in stages.values())
-        return {"status": "ok" if ok else "degraded",
-                "stages": {name: h.as_dict() for name, h in stages.items()},
-                "freshness": await deps.freshness(),
-                "cache": {"kept": len(cache), "hits": cache.hits, "misses": cache.misses},
-                "streams_waiting_on": len(deps.changes),
-                "serving_index": deps.index.status() if deps.index else {"state": "off"}}  # fmt: skip
+        return {
+            "status": "ok" if ok else "degraded",
+            "stages": {name: h.as_dict() for name, h in stages.items()},
+            "freshness": await deps.freshness(),
+            "cache": {"kept": len(cache), "hits": cache.hits, "misses": cache.misses},
+            "streams_waiting_on": len(deps.changes),
+            "serving_index": deps.index.status() if deps.index else {"state": "off"},
+        }
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -72,11 +79,19 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         candidates = search_candidates(query, deps.region)
         found = await deps.read(reads.search, key.tenant, candidates, query, limit, offset)
         for hit in found:
-            hit["matched"] = [{"kind": m["kind"], "value": masker.identity(m["kind"], m["value"])}
-                              for m in hit["matched"]]  # fmt: skip
-        return json_response({"results": found, "limit": limit, "offset": offset,
-                              "interpreted_as": [f"{k}:{masker.identity(k, v)}" for k, v in candidates],
-                              "freshness": await deps.freshness()})  # fmt: skip
+            hit["matched"] = [
+                {"kind": m["kind"], "value": masker.identity(m["kind"], m["value"])}
+                for m in hit["matched"]
+            ]
+        return json_response(
+            {
+                "results": found,
+                "limit": limit,
+                "offset": offset,
+                "interpreted_as": [f"{k}:{masker.identity(k, v)}" for k, v in candidates],
+                "freshness": await deps.freshness(),
+            }
+        )
 
     @app.get("/v1/customers/{customer_id}")
     async def profile(request: Request, customer_id: str) -> Response:
@@ -85,12 +100,17 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         found = await deps.read(reads.profile, key.tenant, survivor)
         deps.audit.record(key, str(survivor), "profile")
         masker = deps.masker(key.role)
-        body = {**found.__dict__, "identities": masker.identities(found.identities),
-                "requested_id": customer_id, "freshness": await deps.freshness()}  # fmt: skip
+        body = {
+            **found.__dict__,
+            "identities": masker.identities(found.identities),
+            "requested_id": customer_id,
+            "freshness": await deps.freshness(),
+        }
         return json_response(body)
 
-    @app.get("/v1/customers/{customer_id}/timeline",
-             openapi_extra={"parameters": TIMELINE_PARAMETERS})  # fmt: skip
+    @app.get(
+        "/v1/customers/{customer_id}/timeline", openapi_extra={"parameters": TIMELINE_PARAMETERS}
+    )
     async def timeline(request: Request, customer_id: str) -> Response:
         """Newest first, cursor-paginated; no default time window (parameters in ``params``)."""
         key = authenticate(request, deps.keys)
@@ -100,14 +120,21 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         deps.audit.record(key, str(resolution.survivor), "timeline")
         masker = deps.masker(key.role)
         if isinstance(page, HeadPage):
-            entries: list[Any] = [masked_text(masker, text, fact)
-                                  for text, fact in zip(page.texts, page.facts, strict=True)]  # fmt: skip
+            entries: list[Any] = [
+                masked_text(masker, text, fact)
+                for text, fact in zip(page.texts, page.facts, strict=True)
+            ]
         else:
             entries = [masked_entry(masker, e) for e in page.entries]
-        return json_response({"customer_id": str(resolution.survivor), "requested_id": customer_id,
-                              "entries": entries,
-                              "next_cursor": encode_cursor(*page.next_after) if page.next_after else None,
-                              "freshness": await deps.freshness()})  # fmt: skip
+        return json_response(
+            {
+                "customer_id": str(resolution.survivor),
+                "requested_id": customer_id,
+                "entries": entries,
+                "next_cursor": encode_cursor(*page.next_after) if page.next_after else None,
+                "freshness": await deps.freshness(),
+            }
+        )
 
     @app.get("/v1/customers/{customer_id}/stream")
     async def stream(request: Request, customer_id: str) -> StreamingResponse:
@@ -115,9 +142,11 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         survivor = (await deps.resolve(key, customer_uuid(customer_id))).survivor
         deps.audit.record(key, str(survivor), "stream")
         masker = deps.masker(key.role)
-        return StreamingResponse(live_events(deps, request, key, survivor, masker),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})  # fmt: skip
+        return StreamingResponse(
+            live_events(deps, request, key, survivor, masker),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -26,9 +26,16 @@ from projections.store import ProjectionStore, ProjectionStoreError
 from services.auth.keys import ApiKey
 
 log = logging.getLogger(__name__)
-SCHEMA = pa.schema([("tenant", pa.string()), ("customer_id", pa.string()),
-                    ("read_at", pa.timestamp("ms", tz="UTC")), ("key_id", pa.string()),
-                    ("role", pa.string()), ("what", pa.string())])  # fmt: skip
+SCHEMA = pa.schema(
+    [
+        ("tenant", pa.string()),
+        ("customer_id", pa.string()),
+        ("read_at", pa.timestamp("ms", tz="UTC")),
+        ("key_id", pa.string()),
+        ("role", pa.string()),
+        ("what", pa.string()),
+    ]
+)
 
 
 class AuditLog:
@@ -57,8 +64,9 @@ class AuditLog:
         count = len(rows[0])
         if not count:
             return 0
-        table = pa.Table.from_arrays([pa.array(c, f.type) for c, f in zip(rows, SCHEMA, strict=True)],
-                                     schema=SCHEMA)  # fmt: skip
+        table = pa.Table.from_arrays(
+            [pa.array(c, f.type) for c, f in zip(rows, SCHEMA, strict=True)], schema=SCHEMA
+        )
         try:
             self.store.insert_arrow("audit_reads", table, f"audit:{uuid.uuid4()}")
         except ProjectionStoreError:

@@ -39,7 +39,9 @@ class ReadCache:
         self.misses = 0
         # kind ("r": resolutions by id asked for, "h": heads by survivor) -> key -> (value, ids read)
         self._kept: dict[str, OrderedDict[Key, tuple[Any, tuple[str, ...]]]] = {
-            "r": OrderedDict(), "h": OrderedDict()}  # fmt: skip
+            "r": OrderedDict(),
+            "h": OrderedDict(),
+        }
         self._watchers: dict[Key, set[tuple[str, Key]]] = {}  # id -> what was kept reading it
         self._lock = threading.Lock()
 

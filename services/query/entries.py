@@ -40,8 +40,9 @@ def jsonable(value: Any) -> Any:
 
 
 def json_response(body: Any) -> Response:
-    return Response(orjson.dumps(body, default=_default, option=_OPTIONS),
-                    media_type="application/json")  # fmt: skip
+    return Response(
+        orjson.dumps(body, default=_default, option=_OPTIONS), media_type="application/json"
+    )
 
 
 def masked_text(masker: Masker, text: bytes, fact: Fact) -> Any:

@@ -41,8 +41,11 @@ class Masker:
         found = self._paths.get((event_type, version))
         if found is None:
             known = self.catalog.get(event_type)
-            pointers = ([] if self.full or known is None or version not in known.payload_schemas
-                        else known.pii_pointers(version))  # fmt: skip
+            pointers = (
+                []
+                if self.full or known is None or version not in known.payload_schemas
+                else known.pii_pointers(version)
+            )
             found = [p.removeprefix("/payload").strip("/").split("/") for p in pointers]
             self._paths[(event_type, version)] = found
         return found

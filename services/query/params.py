@@ -41,8 +41,9 @@ def customer_uuid(customer_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(customer_id)
     except ValueError:
-        raise QueryError(400, "bad_customer_id", f"{customer_id!r} is not a customer id (a UUID)",
-                         "customer_id") from None  # fmt: skip
+        raise QueryError(
+            400, "bad_customer_id", f"{customer_id!r} is not a customer id (a UUID)", "customer_id"
+        ) from None
 
 
 def search_candidates(text: str, region: str) -> list[tuple[str, str]]:
@@ -75,24 +76,55 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         at_ms, event_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return datetime.fromtimestamp(int(at_ms) / 1000, UTC), str(uuid.UUID(str(event_id)))
     except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError):
-        raise QueryError(400, "bad_cursor", "the cursor is not one this API returned",
-                         "cursor") from None  # fmt: skip
+        raise QueryError(
+            400, "bad_cursor", "the cursor is not one this API returned", "cursor"
+        ) from None
 
 
 TIMELINE_PARAMETERS: list[dict[str, Any]] = [
-    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "next_cursor of the previous page"},
-    {"name": "limit", "in": "query", "required": False,
-     "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
-    {"name": "channel", "in": "query", "required": False, "explode": True,
-     "schema": {"type": "array", "items": {"type": "string", "enum": list(CHANNELS)}}},
-    {"name": "type", "in": "query", "required": False, "explode": True,
-     "schema": {"type": "array", "items": {"type": "string"}}, "description": "event types"},
-    {"name": "since", "in": "query", "required": False,
-     "schema": {"type": "string", "format": "date-time"}, "description": "ISO 8601, inclusive"},
-    {"name": "until", "in": "query", "required": False,
-     "schema": {"type": "string", "format": "date-time"}, "description": "ISO 8601, exclusive"},
-]  # fmt: skip
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "next_cursor of the previous page",
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+    },
+    {
+        "name": "channel",
+        "in": "query",
+        "required": False,
+        "explode": True,
+        "schema": {"type": "array", "items": {"type": "string", "enum": list(CHANNELS)}},
+    },
+    {
+        "name": "type",
+        "in": "query",
+        "required": False,
+        "explode": True,
+        "schema": {"type": "array", "items": {"type": "string"}},
+        "description": "event types",
+    },
+    {
+        "name": "since",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "format": "date-time"},
+        "description": "ISO 8601, inclusive",
+    },
+    {
+        "name": "until",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "format": "date-time"},
+        "description": "ISO 8601, exclusive",
+    },
+]
 
 
 def _int_in(text: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -101,11 +133,13 @@ def _int_in(text: str | None, name: str, default: int, low: int, high: int) -> i
     try:
         value = int(text)
     except ValueError:
-        raise QueryError(400, "bad_parameter", f"{name} must be an integer",
-                         f"query.{name}") from None  # fmt: skip
+        raise QueryError(
+            400, "bad_parameter", f"{name} must be an integer", f"query.{name}"
+        ) from None
     if not low <= value <= high:
-        raise QueryError(400, "bad_parameter", f"{name} must be from {low} to {high}",
-                         f"query.{name}")  # fmt: skip
+        raise QueryError(
+            400, "bad_parameter", f"{name} must be from {low} to {high}", f"query.{name}"
+        )
     return value
 
 
@@ -114,8 +148,12 @@ def _known(values: list[str], allowed: set[str], name: str) -> tuple[str, ...] |
         return None
     unknown = sorted(set(values) - allowed)
     if unknown:
-        raise QueryError(400, f"unknown_{name}", f"unknown {name} {unknown[0]!r} "
-                         f"(one of {', '.join(sorted(allowed))})", name)  # fmt: skip
+        raise QueryError(
+            400,
+            f"unknown_{name}",
+            f"unknown {name} {unknown[0]!r} (one of {', '.join(sorted(allowed))})",
+            name,
+        )
     return tuple(values)
 
 

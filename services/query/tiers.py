@@ -46,9 +46,11 @@ def page_from_head(head: Head, query: TimelineQuery) -> HeadPage | None:
         found.append(i)
         if len(found) > limit:
             last = facts[found[limit - 1]]
-            return HeadPage([head.texts[j] for j in found[:limit]],
-                            [facts[j] for j in found[:limit]],
-                            (from_epoch_ms(last[4]), last[0]))  # fmt: skip
+            return HeadPage(
+                [head.texts[j] for j in found[:limit]],
+                [facts[j] for j in found[:limit]],
+                (from_epoch_ms(last[4]), last[0]),
+            )
     if not head.complete:
         return None
     return HeadPage([head.texts[j] for j in found], [facts[j] for j in found], None)

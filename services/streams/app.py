@@ -72,8 +72,13 @@ def create_stream_app(
     out = OutputWriter(settings.kafka_bootstrap, metrics)
     resolver = IdentityResolver(eventsourcing_env(settings.identity_store_url))
     identity = IdentityStage(resolver, out)
-    states = app.Table(ENGAGEMENT_TABLE, default=None, partitions=settings.kafka_partitions,
-                       key_type=str, value_type=bytes)  # fmt: skip
+    states = app.Table(
+        ENGAGEMENT_TABLE,
+        default=None,
+        partitions=settings.kafka_partitions,
+        key_type=str,
+        value_type=bytes,
+    )
     states_table = FaustStateTable(states)
     engagement = EngagementStage(states_table, out)
     touchpoints = app.topic(TOUCHPOINTS, key_serializer="raw", value_serializer="raw")
@@ -90,13 +95,19 @@ def create_stream_app(
         await out.stop()
 
     reader = RangeReader(settings.kafka_bootstrap, settings.worker_group)
-    touchpoints_feed = ContiguousFeed(TOUCHPOINTS, reader, identity_position(resolver),
-                                      lambda: app.consumer, gaps, metrics)  # fmt: skip
-    commands_feed = ContiguousFeed(IDENTITY_COMMANDS, reader,
-                                   identity_position(resolver, IDENTITY_COMMANDS), lambda: app.consumer,
-                                   metrics=metrics)  # fmt: skip
-    resolved_feed = ContiguousFeed(RESOLVED, reader, engagement_position(states_table),
-                                   lambda: app.consumer, metrics=metrics)  # fmt: skip
+    touchpoints_feed = ContiguousFeed(
+        TOUCHPOINTS, reader, identity_position(resolver), lambda: app.consumer, gaps, metrics
+    )
+    commands_feed = ContiguousFeed(
+        IDENTITY_COMMANDS,
+        reader,
+        identity_position(resolver, IDENTITY_COMMANDS),
+        lambda: app.consumer,
+        metrics=metrics,
+    )
+    resolved_feed = ContiguousFeed(
+        RESOLVED, reader, engagement_position(states_table), lambda: app.consumer, metrics=metrics
+    )
     beating = _WorkerBeat(app, settings, metrics, out, identity)
 
     @app.task  # type: ignore[untyped-decorator]
@@ -135,12 +146,16 @@ def create_stream_app(
             started = time.perf_counter()
             fed = await until_done(resolved_feed.complete, events)
             carriers = {r.partition: r.carrier for r in reversed(fed)}  # each partition's first
-            positions = [(position_key(partition), position, carriers[partition])
-                         for partition, position in resolved_feed.positions(fed).items()]  # fmt: skip
+            positions = [
+                (position_key(partition), position, carriers[partition])
+                for partition, position in resolved_feed.positions(fed).items()
+            ]
             # The table's changelog must be durable before faust may commit these
             # offsets; otherwise a crash in between loses state (found by the SIGKILL test).
-            await until_done(functools.partial(engagement.handle, after=positions),
-                             [(r.value, r.carrier) for r in fed])  # fmt: skip
+            await until_done(
+                functools.partial(engagement.handle, after=positions),
+                [(r.value, r.carrier) for r in fed],
+            )
             resolved_feed.settle(fed)
             _count(metrics, "engagement", RESOLVED, fed, started)
 
@@ -159,11 +174,20 @@ def _count(
 class _WorkerBeat:
     """The worker's heartbeat, started once faust runs: lag, counts, and whether it has partitions."""
 
-    def __init__(self, app: faust.App, settings: Settings, metrics: StageMetrics,
-                 out: OutputWriter, identity: IdentityStage) -> None:  # fmt: skip
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        metrics: StageMetrics,
+        out: OutputWriter,
+        identity: IdentityStage,
+    ) -> None:
         self.app, self.metrics, self.out, self.identity = app, metrics, out, identity
-        self.probe = LagProbe(settings.kafka_bootstrap, settings.worker_group,
-                              [TOUCHPOINTS, RESOLVED, IDENTITY_COMMANDS])  # fmt: skip
+        self.probe = LagProbe(
+            settings.kafka_bootstrap,
+            settings.worker_group,
+            [TOUCHPOINTS, RESOLVED, IDENTITY_COMMANDS],
+        )
         errors = LastError()
         logging.getLogger().addHandler(errors)
         self.sender = HeartbeatSender(settings.kafka_bootstrap, "worker", self.vitals, errors)
@@ -188,8 +212,12 @@ class _WorkerBeat:
         for tp, behind in (lag or {}).items():
             totals[tp.topic] = totals.get(tp.topic, 0) + behind
         partitions = sorted(tp.partition for tp in assigned if tp.topic == TOUCHPOINTS)
-        return Vitals(self.identity.processed, self.out.dead_letters, totals,
-                      {"touchpoints_partitions": partitions})  # fmt: skip
+        return Vitals(
+            self.identity.processed,
+            self.out.dead_letters,
+            totals,
+            {"touchpoints_partitions": partitions},
+        )
 
 
 def position_key(partition: int) -> str:

@@ -99,8 +99,9 @@ class RangeReader:
                 committed = await admin.list_consumer_group_offsets(self.group)
             finally:
                 await admin.close()
-            self._starts = {(tp.topic, tp.partition): m.offset for tp, m in committed.items()
-                            if m.offset >= 0}  # fmt: skip
+            self._starts = {
+                (tp.topic, tp.partition): m.offset for tp, m in committed.items() if m.offset >= 0
+            }
         found = self._starts.get((topic, partition))
         if found is not None:
             return found
@@ -189,14 +190,21 @@ class ContiguousFeed:
             found = [r for r in missing.get(partition, []) if r.offset not in offsets]
             if found:
                 start, end = holes[partition]
-                log.warning("%s-%d: faust skipped %d record(s) in [%d, %d); read them directly",
-                            self.topic, partition, len(found), start, end)  # fmt: skip
+                log.warning(
+                    "%s-%d: faust skipped %d record(s) in [%d, %d); read them directly",
+                    self.topic,
+                    partition,
+                    len(found),
+                    start,
+                    end,
+                )
                 self.repaired += len(found)
                 if self.metrics is not None:
                     self.metrics.repaired.labels(self.topic).inc(len(found))
             items = [Fed(partition, r.offset, r.value, r.key, group[0]) for r in found]
-            items += [Fed(partition, e.message.offset, e.message.value, e.message.key, e)
-                      for e in group]  # fmt: skip
+            items += [
+                Fed(partition, e.message.offset, e.message.value, e.message.key, e) for e in group
+            ]
             fed.extend(sorted(items, key=lambda f: f.offset))
         return fed
 
@@ -231,8 +239,10 @@ class ContiguousFeed:
             lowest[record.partition] = min(
                 lowest.get(record.partition, record.offset), record.offset
             )
-        ranges = {partition: (lowest[partition], self._since.get(partition, lowest[partition]), end)
-                  for partition, end in self.positions(fed).items()}  # fmt: skip
+        ranges = {
+            partition: (lowest[partition], self._since.get(partition, lowest[partition]), end)
+            for partition, end in self.positions(fed).items()
+        }
         acknowledge(self.consumer(), self.topic, ranges)
 
 

@@ -32,8 +32,15 @@ def ingest_deps(settings: Settings) -> IngestDeps:
     service = IngestService(
         intake, event_log, RecentIds(settings.dedup_cache_size), metrics=metrics
     )
-    return IngestDeps(settings, SqliteKeyStore(settings.keys_db_path), event_log, service,
-                      registry, metrics, HealthView(settings.kafka_bootstrap))  # fmt: skip
+    return IngestDeps(
+        settings,
+        SqliteKeyStore(settings.keys_db_path),
+        event_log,
+        service,
+        registry,
+        metrics,
+        HealthView(settings.kafka_bootstrap),
+    )
 
 
 def ingest_app(settings: Settings) -> FastAPI:

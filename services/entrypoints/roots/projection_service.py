@@ -65,24 +65,43 @@ def run_projection_service(settings: Settings) -> int:
 async def _serve(settings: Settings, store: ProjectionStore) -> None:
     cache, changes = ReadCache(settings.query_cache_customers), ChangeFeed()
     loop = asyncio.get_running_loop()
-    index = (ServingIndex(settings.serving_index_path, resident=settings.serving_index_resident)
-             if settings.serving_index_path else None)  # fmt: skip
+    index = (
+        ServingIndex(settings.serving_index_path, resident=settings.serving_index_resident)
+        if settings.serving_index_path
+        else None
+    )
     registry = CollectorRegistry()
     metrics = ProjectorMetrics(registry)
     followers: list[Sink] = [ServingIndexSink(index)] if index is not None else []
     followers.append(ReadSideSink(cache, changes, loop))
-    config = ProjectorConfig(settings.projector_group, settings.projector_flush_rows,
-                             settings.projector_flush_ms / 1000)  # fmt: skip
-    projector = Projector(store, settings.kafka_bootstrap, config, followers,
-                          on_flush=lambda flush, rows: _count_flush(metrics, projector, flush, rows))  # fmt: skip
+    config = ProjectorConfig(
+        settings.projector_group, settings.projector_flush_rows, settings.projector_flush_ms / 1000
+    )
+    projector = Projector(
+        store,
+        settings.kafka_bootstrap,
+        config,
+        followers,
+        on_flush=lambda flush, rows: _count_flush(metrics, projector, flush, rows),
+    )
     registry.register(ReadSideCollector(cache, projector.freshness))
     audit = AuditLog(store)
     keys = SqliteKeyStore(settings.keys_db_path)
     health = HealthView(settings.kafka_bootstrap)
-    app = create_query_app(QueryDeps(store, keys, audit, settings.default_phone_region,
-                                     cache=cache, changes=changes, index=index,
-                                     freshness_of=projector.freshness, health=health,
-                                     registry=registry))  # fmt: skip
+    app = create_query_app(
+        QueryDeps(
+            store,
+            keys,
+            audit,
+            settings.default_phone_region,
+            cache=cache,
+            changes=changes,
+            index=index,
+            freshness_of=projector.freshness,
+            health=health,
+            registry=registry,
+        )
+    )
     app.add_middleware(RequestTimer, metrics=metrics)
     mirroring = IndexMirror(index, store, projector.writing) if index is not None else None
 
@@ -94,8 +113,9 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
 
     replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=swapped)
     app.include_router(admin_router(keys, replays))
-    serving_config = uvicorn.Config(app, host=settings.http_host, port=settings.query_port,
-                                    log_level="warning", lifespan="off")  # fmt: skip
+    serving_config = uvicorn.Config(
+        app, host=settings.http_host, port=settings.query_port, log_level="warning", lifespan="off"
+    )
     quiet_collector()
     server = QuietServer(serving_config)
     stop = asyncio.Event()
@@ -138,8 +158,9 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
         raise failures[0]
 
 
-def _count_flush(metrics: ProjectorMetrics, projector: Projector, flush: Flush,
-                 written: dict[str, int]) -> None:  # fmt: skip
+def _count_flush(
+    metrics: ProjectorMetrics, projector: Projector, flush: Flush, written: dict[str, int]
+) -> None:
     for table, rows in written.items():
         metrics.rows.labels(table).inc(rows)
     for tp, (first, last) in flush.ranges.items():
@@ -147,8 +168,9 @@ def _count_flush(metrics: ProjectorMetrics, projector: Projector, flush: Flush,
     metrics.flush_seconds.observe(projector.stats.last_flush_s)
 
 
-def _beat(settings: Settings, projector: Projector, metrics: ProjectorMetrics,
-          probe: LagProbe) -> HeartbeatSender:  # fmt: skip
+def _beat(
+    settings: Settings, projector: Projector, metrics: ProjectorMetrics, probe: LagProbe
+) -> HeartbeatSender:
     """The projector's heartbeat: its group's lag (also the lag gauges), records and rows."""
     errors = LastError()
     logging.getLogger().addHandler(errors)
