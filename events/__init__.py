@@ -1,1 +1,1 @@
-"""The touchpoint event model: envelope, catalog of types, validation, codec, upcasting."""
+"""The ground floor every wing imports: the event model (envelope, catalog, validation, upcasting), the internal topics' contracts, record keys, names, and the privacy primitives."""

@@ -1,1 +1,1 @@
-"""ClickHouse projections (built in a later issue)."""
+"""ClickHouse projections: the rows each topic becomes, the projector that writes them, and what agents and analysts read."""

@@ -1,5 +1,8 @@
 """One short English line per touchpoint, for the agent's timeline (``touchpoints.summary``).
 
+Long because it is one writer per event type, kept together so that a new
+type's line is written beside the others'.
+
 The line is written once, when the touchpoint is projected, so the timeline
 query reads a column instead of interpreting 23 payload shapes per row; the
 payload stays beside it for anything the line leaves out. Summaries read the

@@ -1,1 +1,1 @@
-"""Kafka: the local broker, topic definitions, and the event log the ingest API appends to."""
+"""Kafka: the local broker, creating the topics, the transactional event log, the stages' output writer, lag."""

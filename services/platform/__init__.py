@@ -1,1 +1,1 @@
-"""What every process shares: how it reports that it lives (heartbeats), metrics, logging, supervision."""
+"""What every process builds on: settings, heartbeats, metrics, worker slots, supervision, offline API docs."""

@@ -27,12 +27,11 @@ from services.engagement.stage import EngagementStage
 from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
 from services.identity.store import eventsourcing_env
-from services.kafka.lag import LagProbe
 from services.kafka.output import OutputWriter
-from services.platform.heartbeats import Beating, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import StageMetrics
 from services.platform.settings import Settings
 from services.streams.contiguity import ContiguousFeed, RangeReader
+from services.streams.heartbeat import WorkerBeat
 from services.streams.log_gaps import LogGaps
 
 BATCH_WAIT_S = 0.1
@@ -108,7 +107,7 @@ def create_stream_app(
     resolved_feed = ContiguousFeed(
         RESOLVED, reader, engagement_position(states_table), lambda: app.consumer, metrics=metrics
     )
-    beating = _WorkerBeat(app, settings, metrics, out, identity)
+    beating = WorkerBeat(app, settings, metrics, out, identity)
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_heartbeat() -> None:
@@ -169,55 +168,6 @@ def _count(
     for partition, n in Counter(record.partition for record in fed).items():
         metrics.processed.labels(stage, topic, str(partition)).inc(n)
     metrics.batch_seconds.labels(stage).observe(time.perf_counter() - started)
-
-
-class _WorkerBeat:
-    """The worker's heartbeat, started once faust runs: lag, counts, and whether it has partitions."""
-
-    def __init__(
-        self,
-        app: faust.App,
-        settings: Settings,
-        metrics: StageMetrics,
-        out: OutputWriter,
-        identity: IdentityStage,
-    ) -> None:
-        self.app, self.metrics, self.out, self.identity = app, metrics, out, identity
-        self.probe = LagProbe(
-            settings.kafka_bootstrap,
-            settings.worker_group,
-            [TOUCHPOINTS, RESOLVED, IDENTITY_COMMANDS],
-        )
-        errors = LastError()
-        logging.getLogger().addHandler(errors)
-        self.sender = HeartbeatSender(settings.kafka_bootstrap, "worker", self.vitals, errors)
-        self._beating: Beating | None = None
-
-    def start(self) -> None:
-        self._beating = Beating(self.sender)
-
-    async def stop(self) -> None:
-        if self._beating is not None:
-            await self._beating.stop()
-        await self.probe.stop()
-
-    async def vitals(self) -> Vitals:
-        assigned = self.app.consumer.assignment()
-        if assigned:
-            self.sender.running()
-        lag = await self.probe.by_partition()
-        if lag is not None:
-            self.metrics.set_lag("worker", lag)
-        totals: dict[str, int] = {}
-        for tp, behind in (lag or {}).items():
-            totals[tp.topic] = totals.get(tp.topic, 0) + behind
-        partitions = sorted(tp.partition for tp in assigned if tp.topic == TOUCHPOINTS)
-        return Vitals(
-            self.identity.processed,
-            self.out.dead_letters,
-            totals,
-            {"touchpoints_partitions": partitions},
-        )
 
 
 def position_key(partition: int) -> str:
