@@ -23,7 +23,7 @@ list: then it is skipped and reported there with the reason, so the caller
 can dead-letter it instead of stopping on it.
 """
 
-from projections.rows.common import Rejected, RowError, SourceRecord
+from projections.rows.common import MS, Rejected, RowError, SourceRecord
 from projections.rows.customers import customer_rows
 from projections.rows.deadletters import deadletter_rows
 from projections.rows.schemas import (
