@@ -20,24 +20,27 @@ class CommandRejected(ValueError):
 
 
 @dataclass(frozen=True)
-class DetachIdentity:
+class _Command:
+    NAME: ClassVar[str]
+    tenant: str
+    command_id: str
+
+
+@dataclass(frozen=True)
+class DetachIdentity(_Command):
     """Split ``kind:value`` out of its customer into a new one, kept apart from it."""
 
     NAME: ClassVar[str] = "detach_identity"
-    tenant: str
-    command_id: str
     kind: str
     value: str
     reason: str
 
 
 @dataclass(frozen=True)
-class EraseCustomer:
+class EraseCustomer(_Command):
     """Forget a customer (and its aliases): identities released, state cleared."""
 
     NAME: ClassVar[str] = "erase_customer"
-    tenant: str
-    command_id: str
     reason: str
     customer_id: str | None = None
     kind: str | None = None  # or find the customer by one of its identifiers

@@ -57,41 +57,42 @@ class ResolvedTouchpoint:
 
 
 @dataclass(frozen=True)
-class MergedInto:
+class _ToCustomer:
+    """A control addressed to one customer's state (its key: ``tenant|customer_id``)."""
+
+    CONTROL: ClassVar[str]
+    tenant: str
+    customer_id: str
+
+
+@dataclass(frozen=True)
+class MergedInto(_ToCustomer):
     """``customer_id`` was merged into ``survivor_id``: its state moves there."""
 
     CONTROL: ClassVar[str] = "merged_into"
-    tenant: str
-    customer_id: str
     survivor_id: str
 
 
 @dataclass(frozen=True)
-class Detached:
+class Detached(_ToCustomer):
     """An identifier (its digest) left ``customer_id`` for ``moved_to``; ``remaining``: what stays."""
 
     CONTROL: ClassVar[str] = "detached"
-    tenant: str
-    customer_id: str
     identity: str
     moved_to: str
     remaining: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Erased:
+class Erased(_ToCustomer):
     CONTROL: ClassVar[str] = "erased"
-    tenant: str
-    customer_id: str
 
 
 @dataclass(frozen=True)
-class Absorb:
+class Absorb(_ToCustomer):
     """Facts moving to ``customer_id`` from a merged or split customer (event id -> fact row)."""
 
     CONTROL: ClassVar[str] = "absorb"
-    tenant: str
-    customer_id: str
     facts: Mapping[str, Sequence[Any]]
 
 
