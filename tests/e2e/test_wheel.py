@@ -23,19 +23,26 @@ from tests.support import REPO
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
-                    str(tmp / "dist"), str(REPO)], check=True, capture_output=True)  # fmt: skip
+                    str(tmp / "dist"), str(REPO)], check=True, capture_output=True,
+                   env=_clean_env())  # fmt: skip
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     site = next((venv / "lib").glob("python3*/site-packages"))
     (site / "borrowed.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     wheel = next((tmp / "dist").glob("touchline-*.whl"))
-    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--no-deps", str(wheel)],
-                   check=True, capture_output=True)  # fmt: skip
+    # --ignore-installed: the borrowed path holds the checkout's editable install of touchline
+    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--no-deps", "--ignore-installed",
+                    str(wheel)], check=True, capture_output=True, env=_clean_env())  # fmt: skip
     return venv
 
 
+def _clean_env() -> dict[str, str]:
+    """No Touchline settings and no PYTHONPATH: nothing may point back at the checkout."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("TOUCHLINE_", "PYTHON"))}
+
+
 def _run(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOUCHLINE_", "PYTHON"))}
+    env = _clean_env()
     return subprocess.run([str(venv / "bin" / "touchline"), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
@@ -45,7 +52,8 @@ def test_the_installed_code_is_the_wheels_not_the_checkouts(
 ) -> None:
     where = subprocess.run([str(installed / "bin" / "python"), "-c",
                             "import events, projections, services; print(events.__file__)"],
-                           cwd=tmp_path, capture_output=True, text=True, check=True).stdout  # fmt: skip
+                           cwd=tmp_path, capture_output=True, text=True, check=True,
+                           env=_clean_env()).stdout  # fmt: skip
     assert where.startswith(str(installed)), where
 
 
