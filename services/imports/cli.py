@@ -27,7 +27,7 @@ from services.imports.presets import any_preset_knows, choose_preset, presets
 from services.imports.readers import RowSource, open_rows
 from services.imports.report import ImportSummary, ProblemReport
 from services.imports.rows import Converted, EventContext, RowConverter
-from services.imports.sending import Send, send_rows
+from services.imports.sending import send_rows
 from services.publishing.file_publish import PublishFailed
 from services.publishing.publisher import Publisher
 from services.settings import Settings
@@ -114,8 +114,7 @@ async def _send(
         async with Publisher(
             settings.kafka_bootstrap, args.tenant, default_region=plan.region
         ) as publisher:
-            send: Send = publisher.publish_many
-            await send_rows(plan.rows, send, summary, report, args.batch, bar)
+            await send_rows(plan.rows, publisher.send_prepared, summary, report, args.batch, bar)
     except OSError as exc:
         raise PublishFailed(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
 

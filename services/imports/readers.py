@@ -74,9 +74,9 @@ def _xlsx(path: Path, sheet: str | None) -> RowSource:
         data = book.get_sheet_by_name(sheet) if sheet else book.get_sheet_by_index(0)
     except (CalamineError, OSError, ValueError) as exc:
         raise ImportFileError(f"{path}: cannot read as Excel: {exc}") from None
-    first = data.start[0] + 1 if data.start else 1
-    rows = ((first + i, [cell_text(v) for v in row]) for i, row in enumerate(data.iter_rows()))
-    return RowSource(rows, f"Excel, sheet {data.name!r}", data.height)
+    # iter_rows starts at the sheet's first row even when the data starts lower
+    rows = ((i, [cell_text(v) for v in row]) for i, row in enumerate(data.iter_rows(), start=1))
+    return RowSource(rows, f"Excel, sheet {data.name!r}", data.total_height)
 
 
 def cell_text(value: object) -> str:

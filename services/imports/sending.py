@@ -1,6 +1,8 @@
 """Streaming an import's events to Kafka through the ``Publisher``, batch by batch.
 
-Each batch waits for Kafka's acknowledgement before the next rows are converted; events a row
+The events were judged by ``EventIntake`` as the rows were converted, so the batches go to
+``Publisher.send_prepared``: ``publish_many`` would judge every event a second time (about as
+long again as the conversion, see ``bench/imports.py``). Each batch waits for Kafka's acknowledgement before the next rows are converted; events a row
 shares with an earlier row of the file (the same ids) are sent once.
 """
 
@@ -9,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from events.intake import PreparedEvent
 from services.imports.report import ImportSummary, ProblemReport
 from services.imports.rows import Converted
-from services.publishing.publisher import Publisher
 
-Send = Callable[[list[dict[str, Any]]], Awaitable[object]]
+Send = Callable[[list[PreparedEvent]], Awaitable[object]]
 
 
 async def send_rows(
@@ -25,9 +27,9 @@ async def send_rows(
     progress: Any = None,
 ) -> None:
     """Account for every row in ``summary`` and ``report``; ``send`` each full batch of events."""
-    pending: list[dict[str, Any]] = []
+    pending: list[PreparedEvent] = []
     for row in rows:
-        pending += [row.events[i] for i in summary.take(row, report)]
+        pending += [row.prepared[i] for i in summary.take(row, report)]
         if progress is not None:
             progress.update(1)
         if len(pending) >= batch:
@@ -37,7 +39,3 @@ async def send_rows(
     if pending:
         await send(pending)
         summary.events_sent += len(pending)
-
-
-def publisher_send(publisher: Publisher) -> Send:
-    return publisher.publish_many
