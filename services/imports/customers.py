@@ -95,16 +95,22 @@ class CustomerRows:
                 row.refuse(column, str(exc))
         return out
 
+    @staticmethod
     def _identities(
-        self, cells: dict[str, Cells], listed: dict[str, list[str]], row: Converted
+        cells: dict[str, Cells], listed: dict[str, list[str]], row: Converted
     ) -> dict[str, str]:
+        """The master's own ids; a first email or phone only when it has none.
+
+        The profile's ``emails`` and ``phones`` are linked as the master's word anyway, and
+        leaving them out of the envelope spares intake parsing each phone number a second time.
+        """
         ids: dict[str, str] = {}
         for kind in ("customer_ref", "loyalty_id"):
             if kind in cells:
                 column, ids[kind] = cells[kind][0]
                 row.sources[f"/identities/{kind}"] = column
         for kind, found in listed.items():
-            if found:
+            if found and not ids:
                 ids[kind] = found[0]
         return ids
 
