@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
 from events.catalog import load_catalog
@@ -115,7 +117,7 @@ async def _send(
             settings.kafka_bootstrap, args.tenant, default_region=plan.region
         ) as publisher:
             await send_rows(plan.rows, publisher.send_prepared, summary, report, args.batch, bar)
-    except OSError as exc:
+    except (KafkaError, OSError) as exc:
         raise PublishFailed(f"Kafka at {settings.kafka_bootstrap}: {exc}") from None
 
 
@@ -124,6 +126,10 @@ async def _nothing(events: object) -> None:
 
 
 def _plan(args: argparse.Namespace, settings: Settings) -> Plan:
+    if not _TENANT.match(args.tenant):
+        raise MappingError(
+            f"--tenant {args.tenant!r}: lower-case letters, digits, _ and - (at most 63)"
+        )
     source = open_rows(args.file, args.encoding, args.sheet)
     _say(f"reading {args.file.name}: {source.described}")
     if args.kind == "history":
@@ -185,6 +191,9 @@ def _context(args: argparse.Namespace, region: str, zone: ZoneInfo) -> EventCont
         at = format_instant(dt.datetime.fromtimestamp(args.file.stat().st_mtime, dt.UTC))
     source = args.source or f"import:{args.file.name}"
     return EventContext(args.tenant, source[:128], at, region)
+
+
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # as the envelope schema says
 
 
 def _say(text: str) -> None:

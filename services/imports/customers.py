@@ -14,11 +14,13 @@ from services.imports import values
 from services.imports.dates import DateProblem, parse_birthday, parse_instant
 from services.imports.header import Record
 from services.imports.mapping import JOINED_TARGETS, Consent, CustomerMapping
+from services.imports.regions import country_code
 from services.imports.rows import Converted, EventContext, bind, envelope
 
 Cells = list[tuple[str, str]]  # (column, cleaned text) in file order
 _NAME_PARTS = ("family", "given", "family_kana", "given_kana", "display")
 _ADDRESS = ("postal_code", "region", "city", "line1", "line2", "country")
+_JOINED = frozenset(t.partition(".")[2] for t in JOINED_TARGETS)
 
 
 class CustomerRows:
@@ -115,8 +117,10 @@ class CustomerRows:
         return ids
 
     def _list(self, cells: dict[str, Cells], target: str, row: Converted) -> list[str]:
+        """Emails or phones in column order, each once; national numbers in the row's country."""
+        region = self._row_country(cells) or self.region
         normalize: Callable[[str], str] = (
-            values.email if target == "email" else lambda t: values.phone(t, self.region)
+            values.email if target == "email" else lambda t: values.phone(t, region)
         )
         out: list[str] = []
         for column, text in cells.get(target, ()):
@@ -126,6 +130,13 @@ class CustomerRows:
                 row.sources[f"/payload/{target}s/{len(out)}"] = column
                 out.append(value)
         return out
+
+    @staticmethod
+    def _row_country(cells: dict[str, Cells]) -> str | None:
+        """The address's country, when the row names one this import knows (else the region)."""
+        if "address.country" not in cells:
+            return None
+        return country_code(cells["address.country"][0][1])
 
     def _payload(
         self, cells: dict[str, Cells], listed: dict[str, list[str]], row: Converted
@@ -234,16 +245,13 @@ class CustomerRows:
 
 def _address_part(part: str, listed: Cells, country: str | None, row: Converted) -> str | None:
     column, text = listed[0]
-    if part in JOINED_TARGETS_PARTS:
+    if part in _JOINED:
         return " ".join(t for _, t in listed)
     if part == "postal_code":
         return _read(lambda t: values.postal_code(t, country), column, text, row)
     if part == "region":
         return _read(lambda t: values.region(t, country), column, text, row)
     return text
-
-
-JOINED_TARGETS_PARTS = frozenset(t.partition(".")[2] for t in JOINED_TARGETS)
 
 
 def _read(read: Callable[[str], str], column: str, text: str, row: Converted) -> str | None:

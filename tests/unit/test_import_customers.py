@@ -235,6 +235,18 @@ def test_shopify_row_with_province_code_and_consent() -> None:
     assert (email["type"], sms["type"]) == ("consent.granted", "consent.withdrawn")
 
 
+def test_national_phone_numbers_are_read_in_the_rows_country() -> None:
+    columns = ["会員番号", "電話番号", "国"]
+    mapping = customer_mapping({"region": "JP", "columns": {"会員番号": "customer_ref", "電話番号": "phone", "国": "address.country"}}, "m")  # fmt: skip
+    us, jp = convert(
+        CustomerRows(mapping, columns, CONTEXT),
+        {"会員番号": "1", "電話番号": "(415) 555-2671", "国": "United States"},
+        {"会員番号": "2", "電話番号": "03-1234-5678"},
+    )
+    assert us.events[0]["payload"]["phones"] == ["+14155552671"]
+    assert jp.events[0]["payload"]["phones"] == ["+81312345678"]
+
+
 def test_hubspot_unsubscribed_withdraws() -> None:
     columns = ["Record ID", "Email", "Unsubscribed from all email"]
     rows = CustomerRows(presets()["hubspot"], columns, CONTEXT)
