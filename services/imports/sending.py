@@ -1,9 +1,10 @@
 """Streaming an import's events to Kafka through the ``Publisher``, batch by batch.
 
 The events were judged by ``EventIntake`` as the rows were converted, so the batches go to
-``Publisher.send_prepared``: ``publish_many`` would judge every event a second time (about as
-long again as the conversion, see ``bench/imports.py``). Each batch waits for Kafka's acknowledgement before the next rows are converted; events a row
-shares with an earlier row of the file (the same ids) are sent once.
+``Publisher.send_prepared``; ``publish_many`` would judge every event a second time (the
+whole import about a tenth slower in ``bench/imports.py``). Each batch waits for Kafka's
+acknowledgement before the next rows are converted; events a row shares with an earlier row
+of the file (the same ids) are sent once.
 """
 
 from __future__ import annotations
