@@ -101,10 +101,11 @@ class CustomerRows:
     def _identities(
         cells: dict[str, Cells], listed: dict[str, list[str]], row: Converted
     ) -> dict[str, str]:
-        """The master's own ids; a first email or phone only when it has none.
+        """The master's own ids and the first email and phone.
 
-        The profile's ``emails`` and ``phones`` are linked as the master's word anyway, and
-        leaving them out of the envelope spares intake parsing each phone number a second time.
+        The schema says a profile's ``emails`` and ``phones`` link as the master's word, but the
+        identity stage links envelope identities only today; carrying the first of each costs
+        intake a second parse of the phone number (about a tenth of the conversion).
         """
         ids: dict[str, str] = {}
         for kind in ("customer_ref", "loyalty_id"):
@@ -112,7 +113,7 @@ class CustomerRows:
                 column, ids[kind] = cells[kind][0]
                 row.sources[f"/identities/{kind}"] = column
         for kind, found in listed.items():
-            if found and not ids:
+            if found:
                 ids[kind] = found[0]
         return ids
 

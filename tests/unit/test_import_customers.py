@@ -51,7 +51,12 @@ def test_a_dirty_japanese_row_becomes_a_clean_profile_and_consent() -> None:
     assert row.problems == [] and len(row.prepared) == 2
     profile, consent = row.events
     assert profile["type"] == "customer.profile_updated"
-    assert profile["identities"] == consent["identities"] == {"customer_ref": "A001"}
+    assert profile["identities"] == consent["identities"]
+    assert profile["identities"] == {
+        "customer_ref": "A001",
+        "email": "hanako@example.jp",
+        "phone": "+81312345678",
+    }
     assert profile["payload"] == {
         "emails": ["hanako@example.jp"],
         "phones": ["+81312345678", "+819012345678"],
@@ -95,11 +100,14 @@ def test_intake_problems_are_named_by_their_column() -> None:
     ]
 
 
-def test_without_customer_ref_the_first_email_or_phone_identifies_the_row() -> None:
+def test_without_customer_ref_the_first_email_and_phone_identify_the_row() -> None:
     by_email, by_phone = convert(
         japanese(), {**HANAKO, "会員番号": ""}, {"電話番号": "03-1234-5678", "姓": "山田"}
     )
-    assert by_email.events[0]["identities"] == {"email": "hanako@example.jp"}
+    assert by_email.events[0]["identities"] == {
+        "email": "hanako@example.jp",
+        "phone": "+81312345678",
+    }
     assert by_phone.events[0]["identities"] == {"phone": "+81312345678"}
 
 
