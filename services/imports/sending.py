@@ -2,7 +2,7 @@
 
 The events were judged by ``EventIntake`` as the rows were converted, so the batches go to
 ``Publisher.send_prepared``; ``publish_many`` would judge every event a second time (the
-whole import about a tenth slower in ``bench/imports.py``). Each batch waits for Kafka's
+whole import takes about half as long again in ``bench/imports.py``). Each batch waits for Kafka's
 acknowledgement before the next rows are converted; events a row shares with an earlier row
 of the file (the same ids) are sent once.
 """

@@ -31,7 +31,7 @@ class ValueProblem(ValueError):
     """A cell's text cannot become the field's value."""
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=65536)
 def clean(raw: str) -> str | None:
     """NFKC (full-width letters, digits and spaces to their plain forms), spaces collapsed."""
     if UNDECODABLE in raw:
