@@ -52,12 +52,14 @@ def _parser() -> argparse.ArgumentParser:
 
     from services.entrypoints.projection_commands import add_projection_commands
     from services.identity.cli import add_identity_command
+    from services.imports.cli import add_import_command
     from services.publishing.cli import add_publish_command
     from services.simulator.cli import add_simulate_command
 
     add_simulate_command(sub)
     add_publish_command(sub)
     add_identity_command(sub)
+    add_import_command(sub)
     add_projection_commands(sub)
     return parser
 
