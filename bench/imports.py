@@ -35,8 +35,8 @@ from services.imports.rows import Converted, EventContext
 from services.imports.sending import Send, send_rows
 from services.kafka.broker import LocalKafkaBroker
 from services.kafka.topics import ensure_topics
+from services.platform.settings import Settings
 from services.publishing.publisher import Publisher
-from services.settings import Settings
 
 HEADER = ["会員番号", "姓", "名", "セイ", "メイ", "郵便番号", "都道府県", "市区町村", "住所1",
           "建物名", "電話番号", "メールアドレス", "生年月日", "会社名", "メルマガ配信"]  # fmt: skip

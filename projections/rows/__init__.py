@@ -44,6 +44,7 @@ __all__ = [
     "DEADLETTER_SCHEMA",
     "ENGAGEMENT_SCORES_SCHEMA",
     "IDENTITIES_SCHEMA",
+    "MS",
     "RFM_SCHEMA",
     "TOUCHPOINTS_SCHEMA",
     "Rejected",

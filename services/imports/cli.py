@@ -30,9 +30,9 @@ from services.imports.readers import RowSource, open_rows
 from services.imports.report import ImportSummary, ProblemReport
 from services.imports.rows import Converted, EventContext, RowConverter
 from services.imports.sending import send_rows
+from services.platform.settings import Settings
 from services.publishing.file_publish import PublishFailed
 from services.publishing.publisher import Publisher
-from services.settings import Settings
 
 
 def add_import_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
+from services.entrypoints.cli import main
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
