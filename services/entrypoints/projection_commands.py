@@ -21,7 +21,9 @@ import pyarrow as pa
 from projections.analyst import AnalystQueryError, run_analyst_query
 from projections.migrations import MigrationError, apply_migrations
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
+from services.auth.sqlite import SqliteKeyStore
 from services.platform.settings import Settings
+from services.query.analyst_api import QueryAudit
 
 EXIT_REFUSED = 2
 EXIT_UNAVAILABLE = 3
@@ -32,9 +34,13 @@ def add_projection_commands(sub: argparse._SubParsersAction[argparse.ArgumentPar
     projector.set_defaults(handler=_projector)
     migrate = sub.add_parser("migrate", help="apply the ClickHouse migrations (schemas/clickhouse)")
     migrate.set_defaults(handler=_migrate)
-    sql = sub.add_parser("sql", help="read-only SQL over the projections, scoped to one tenant")
+    sql = sub.add_parser(
+        "sql", help="read-only SQL over the projections, as an analyst key's tenant"
+    )
     sql.add_argument("query")
-    sql.add_argument("--tenant", required=True)
+    sql.add_argument(
+        "--key", help="analyst key (default $TOUCHLINE_API_KEY): it decides the tenant"
+    )
     sql.add_argument("--format", choices=["table", "csv", "json"], default="table")
     sql.set_defaults(handler=_sql)
     add_replay_commands(sub)
@@ -72,18 +78,61 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _sql(args: argparse.Namespace, settings: Settings) -> int:
-    store = _open(settings)
-    if store is None:
-        return EXIT_UNAVAILABLE
-    try:
-        result = run_analyst_query(store, args.tenant, args.query)
-    except (AnalystQueryError, ValueError) as exc:
-        print(f"sql: {exc}", file=sys.stderr)
+    """Ask the running projection service; open the store only when no one holds it."""
+    token = args.key or os.environ.get("TOUCHLINE_API_KEY")
+    if not token:
+        print("sql: give an analyst key with --key or $TOUCHLINE_API_KEY "
+              "(touchline keys create --tenant T --role analyst)", file=sys.stderr)  # fmt: skip
         return EXIT_REFUSED
+    store = _open_quietly(settings)
+    if store is None:
+        return _sql_on_service(args.query, token, args.format, settings)
+    try:
+        key = SqliteKeyStore(settings.keys_db_path).lookup(token)
+        if key is None or key.role != "analyst":
+            print("sql: " + ("unknown or revoked key" if key is None else
+                             f"role {key.role!r} cannot run SQL (analyst)"), file=sys.stderr)  # fmt: skip
+            return EXIT_REFUSED
+        apply_migrations(store)
+        started = time.monotonic()
+        audit = QueryAudit(store)
+        try:
+            result = run_analyst_query(store, key.tenant, args.query, settings.sql_limits())
+        except AnalystQueryError as exc:
+            audit.record(key, "sql", args.query, "refused", exc.code)
+            print(f"sql: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        audit.record(key, "sql", args.query, "ok", "", result.num_rows,
+                     int((time.monotonic() - started) * 1000))  # fmt: skip
     finally:
         store.close()
     write_result(result, args.format)
     return 0
+
+
+def _sql_on_service(query: str, token: str, form: str, settings: Settings) -> int:
+    url = f"http://{settings.http_host}:{settings.query_port}/v1/sql"
+    try:
+        answer = httpx.post(url, json={"query": query}, timeout=120,
+                            headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    except httpx.HTTPError as exc:
+        print(f"sql: the store is in use and the projection service at {url} did not answer: "
+              f"{exc!r}", file=sys.stderr)  # fmt: skip
+        return EXIT_UNAVAILABLE
+    if answer.status_code != 200:
+        error = answer.json().get("error", {}) if answer.headers.get("content-type", "").startswith(
+            "application/json") else {"message": answer.text}  # fmt: skip
+        print(f"sql: {answer.status_code} {error.get('code', '')}: {error.get('message')}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_UNAVAILABLE if answer.status_code == 503 else EXIT_REFUSED
+    body = answer.json()
+    names = [c["name"] for c in body["columns"]]
+    write_result(_table_of(names, body["rows"]), form)
+    return 0
+
+
+def _table_of(names: list[str], rows: list[list[Any]]) -> pa.Table:
+    return pa.table({name: [row[i] for row in rows] for i, name in enumerate(names)})
 
 
 def write_result(result: pa.Table, form: str) -> None:

@@ -149,7 +149,7 @@ async def _run(
         keys = SqliteKeyStore(settings.keys_db_path)
         key = keys.create(DEMO_TENANT, "publisher")
         page += "?token=" + keys.create(DEMO_TENANT, "supervisor")
-        _banner(url, key, page, settings)
+        _banner(url, key, page, settings, analyst=keys.create(DEMO_TENANT, "analyst"))
         tasks.append(asyncio.create_task(_demo_traffic(url, key, customers, rate)))
     else:
         _banner(url, None, page, settings)
@@ -176,7 +176,9 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _banner(url: str, key: str | None, page: str, settings: Settings) -> None:
+def _banner(
+    url: str, key: str | None, page: str, settings: Settings, analyst: str | None = None
+) -> None:
     host = settings.http_host
     lines = [
         f"Touchline is up: API {url}  (OpenAPI: {url}/docs, health: {url}/healthz)",
@@ -186,6 +188,8 @@ def _banner(url: str, key: str | None, page: str, settings: Settings) -> None:
     ]
     if key:
         lines.append(f"demo publisher key for tenant '{DEMO_TENANT}': {key}")
+    if analyst:
+        lines.append(f"demo analyst key (touchline sql --key ...): {analyst}")
     lines.append("Ctrl-C stops everything.")
     print("\n".join(lines), file=sys.stderr, flush=True)
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from projections.analyst.limits import QueryLimits
+
 
 class SettingsError(ValueError):
     """A configuration variable holds a value Touchline cannot use."""
@@ -109,6 +111,11 @@ class Settings:
     max_body_bytes: int = 1_048_576
     dedup_cache_size: int = 200_000
     ingest_instance_id: str = field(default_factory=socket.gethostname)
+    #: per analyst query: seconds, bytes of memory, rows read, rows returned
+    sql_max_seconds: float = 10.0
+    sql_max_memory_bytes: int = 1 << 30
+    sql_max_rows_read: int = 100_000_000
+    sql_max_rows_returned: int = 100_000
 
     def __post_init__(self) -> None:
         for name in ("data_dir", "cache_dir", "serving_index_path"):
@@ -177,7 +184,19 @@ class Settings:
             max_body_bytes=_int(env, "TOUCHLINE_MAX_BODY_BYTES", base.max_body_bytes, 1024),
             dedup_cache_size=_int(env, "TOUCHLINE_DEDUP_CACHE_SIZE", base.dedup_cache_size, 0),
             ingest_instance_id=_str(env, "TOUCHLINE_INGEST_INSTANCE_ID", socket.gethostname()),
+            sql_max_seconds=_int(env, "TOUCHLINE_SQL_MAX_SECONDS", 10, 1),
+            sql_max_memory_bytes=_int(
+                env, "TOUCHLINE_SQL_MAX_MEMORY_BYTES", base.sql_max_memory_bytes, 1 << 20
+            ),
+            sql_max_rows_read=_int(env, "TOUCHLINE_SQL_MAX_ROWS_READ", base.sql_max_rows_read, 1),
+            sql_max_rows_returned=_int(
+                env, "TOUCHLINE_SQL_MAX_ROWS_RETURNED", base.sql_max_rows_returned, 1
+            ),
         )
+
+    def sql_limits(self) -> QueryLimits:
+        return QueryLimits(self.sql_max_seconds, self.sql_max_memory_bytes,
+                           self.sql_max_rows_read, self.sql_max_rows_returned)  # fmt: skip
 
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some fields replaced (tests and the ``up`` command use it)."""

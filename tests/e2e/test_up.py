@@ -52,6 +52,8 @@ class Up:
     query: str
     metrics: str  # the worker's
     key: str
+    analyst: str
+    env: dict[str, str]
     bootstrap: str
     kafka_port: int
 
@@ -105,10 +107,11 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         assert process.poll() is None, f"touchline up exited:\n{text[-4000:]}"
         key = re.search(r"demo publisher key for tenant 'demo': (\S+)", text)
         page = re.search(r"agent page: (\S+)", text)
-        assert key and page, text
+        analyst = re.search(r"demo analyst key \(touchline sql --key \.\.\.\): (\S+)", text)
+        assert key and page and analyst, text
         query = f"http://127.0.0.1:{query_port}"
         yield Up(process, clone, log, f"http://127.0.0.1:{http_port}", page.group(1), query,
-                 f"http://127.0.0.1:{metrics_port}/metrics", key.group(1),
+                 f"http://127.0.0.1:{metrics_port}/metrics", key.group(1), analyst.group(1), env,
                  f"127.0.0.1:{kafka_port}", kafka_port)  # fmt: skip
     finally:
         if process.poll() is None:
@@ -268,6 +271,16 @@ def test_api_docs_load_without_the_internet(up: Up) -> None:
         page.screenshot(path=str(ARTIFACTS / "api-docs-offline.png"))
         browser.close()
     assert outside == []
+
+
+def test_an_analyst_queries_while_everything_runs(up: Up) -> None:
+    """``touchline sql`` asks the projection service, which owns the store, as the key's tenant."""
+    done = subprocess.run([sys.executable, "-m", "services.entrypoints.cli", "sql", "--key", up.analyst,
+                           "--format", "csv", "SELECT tenant, count() AS n FROM touchpoints GROUP BY tenant"],
+                          cwd=up.clone, env=up.env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()
+    assert header == "tenant,n" and row.startswith("demo,") and int(row.split(",")[1]) > 100
 
 
 def test_metrics_of_every_process_move_with_the_events(up: Up) -> None:

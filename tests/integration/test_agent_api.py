@@ -78,7 +78,7 @@ def agents(
                    TOUCHLINE_QUERY_PORT=str(port))  # fmt: skip
     tokens = {(tenant, role): cli(env, "keys", "create", "--tenant", tenant, "--role", role).stdout.strip()
               for tenant in [*pipeline_run.tenants, pipeline_run.live_tenant]
-              for role in ("agent", "supervisor", "publisher")}  # fmt: skip
+              for role in ("agent", "supervisor", "publisher", "analyst")}  # fmt: skip
     with (data / "projector.log").open("ab") as log:
         process = subprocess.Popen([TOUCHLINE, "projector"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT)  # fmt: skip
@@ -424,6 +424,42 @@ def test_a_replay_on_the_running_service_keeps_reads_going(agents: Agents) -> No
     assert f"checksum {before['checksum']}" in out
 
 
+def _sql(agents: Agents, tenant: str | None, query: str, role: str = "analyst",
+         **headers: str) -> httpx.Response:  # fmt: skip
+    if tenant is not None:
+        headers["Authorization"] = f"Bearer {agents.tokens[(tenant, role)]}"
+    return httpx.post(f"{agents.url}/v1/sql", json={"query": query}, headers=headers, timeout=60)
+
+
+def test_analyst_sql_runs_on_the_service_as_the_keys_tenant(agents: Agents) -> None:
+    tenant, other = list(agents.run.tenants)[:2]
+    answer = _sql(agents, tenant, "SELECT tenant, count() AS n FROM touchpoints GROUP BY tenant")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [c["name"] for c in body["columns"]] == ["tenant", "n"]
+    assert [row[0] for row in body["rows"]] == [tenant] and body["rows"][0][1] > 0
+    leak = _sql(agents, tenant, f"SELECT count() FROM touchpoints WHERE tenant = '{other}'")
+    assert leak.status_code == 200 and leak.json()["rows"] == [[0]]
+    csv = _sql(agents, tenant, "SELECT tenant FROM touchpoints LIMIT 2", accept="text/csv")
+    assert csv.status_code == 200 and csv.text.splitlines() == ["tenant", tenant, tenant]
+
+
+def test_analyst_sql_refuses_what_it_must_and_says_why(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    cases = [
+        ("SELECT tenant, identities FROM merge('^touchpoints$')", 400, "table_function"),
+        ("SELECT name FROM `system`.tables", 400, "qualified_table"),
+        ("SELECT sum(cityHash64(number)) FROM numbers(1e11)", 400, "table_function"),
+        ("SELECT 1; DROP TABLE touchpoints", 400, "multiple_statements"),
+        ("SELECT * FROM audit_queries", 400, "unknown_table"),
+    ]
+    for query, status, code in cases:
+        answer = _sql(agents, tenant, query)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (status, code), query
+    assert _sql(agents, None, "SELECT 1").status_code == 401
+    assert _sql(agents, tenant, "SELECT 1", role="supervisor").status_code == 403
+
+
 def test_every_read_is_audited(agents: Agents) -> None:
     tenant = next(iter(agents.run.tenants))
     _, customer = _someone(agents, tenant, ("email",))
@@ -442,6 +478,15 @@ def test_every_read_is_audited(agents: Agents) -> None:
     whats = Counter((what, role) for what, role, _ in rows)
     assert whats[("profile", "agent")] >= 1 and whats[("timeline", "agent")] >= 1
     assert all(len(key_id) == 12 for *_, key_id in rows)  # the token's id, never the token
+    store = open_projection_store(f"chdb:///{agents.data.resolve()}/clickhouse")
+    try:
+        queries = store.query_rows("SELECT outcome, detail, query FROM audit_queries "
+                                   "WHERE tenant = {t:String} AND what = 'sql'", {"t": tenant})  # fmt: skip
+    finally:
+        store.close()
+    outcomes = Counter((outcome, detail) for outcome, detail, _ in queries)
+    assert outcomes[("ok", "")] >= 3 and outcomes[("refused", "table_function")] >= 2
+    assert any("merge('^touchpoints$')" in query for *_, query in queries)
 
 
 def _append_resolved(agents: Agents, tenant: str, customer: str) -> str:

@@ -35,6 +35,7 @@ from services.platform.metrics import ProjectorMetrics, RequestTimer
 from services.platform.readside_metrics import ReadSideCollector
 from services.platform.settings import Settings
 from services.query.admin import Replays, admin_router
+from services.query.analyst_api import analyst_router
 from services.query.app import create_query_app
 from services.query.audit import AuditLog
 from services.query.cache import ReadCache
@@ -113,6 +114,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
 
     replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=swapped)
     app.include_router(admin_router(keys, replays))
+    app.include_router(analyst_router(store, keys, settings.sql_limits()))
     serving_config = uvicorn.Config(
         app, host=settings.http_host, port=settings.query_port, log_level="warning", lifespan="off"
     )
