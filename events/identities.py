@@ -20,6 +20,21 @@ from events.problems import Problem
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: The order in which an identity becomes the event's primary one (its Kafka key).
 PRIMARY_ORDER = ("customer_ref", "loyalty_id", "email", "phone", "social", "device_id")
+#: Placeholders people and systems type when they have no real identifier: they never link.
+JUNK = frozenset({
+    "email:test@example.com", "email:noreply@example.com", "email:no-reply@example.com",
+    "email:none@none.com", "email:null@null.com", "phone:+10000000000", "customer_ref:0",
+    "customer_ref:unknown", "loyalty_id:0",
+})  # fmt: skip
+_REPEATED_DIGITS = re.compile(r"^\+?(\d)\1{6,}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def is_junk(kind: str, value: str, blocklist: frozenset[str] = JUNK) -> bool:
+    """Whether a normalized identifier is a placeholder (judged in clear, at ingest)."""
+    if not value.strip() or f"{kind}:{value}" in blocklist:
+        return True
+    return kind == "phone" and bool(_REPEATED_DIGITS.match(value.lstrip("+1")))
 
 
 class IdentityError(ValueError):
@@ -67,6 +82,14 @@ def normalize_identities(
     out: dict[str, str] = {}
     problems: list[Problem] = []
     for kind, raw in identities.items():
+        if _CONTROL.search(raw):
+            problems.append(
+                Problem(
+                    f"/identities/{kind}",
+                    "control characters (NUL, line breaks, ...) are not allowed in an identifier",
+                )
+            )
+            continue
         try:
             out[kind] = _normalize_one(kind, raw, region)
         except IdentityError as exc:

@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from events.catalog import Catalog, load_catalog
-from events.identities import normalize_identities, primary_identity
+from events.identities import is_junk, normalize_identities, primary_identity
+from events.keys import identity_key
+from events.privacy.protector import EnvelopeProtector
 from events.problems import Problem
 from events.timestamps import TimestampError, format_instant, parse_check, parse_instant
 from events.touchpoint import encode
@@ -21,6 +23,8 @@ from events.validation import SchemaValidator
 
 #: How far ahead of the ingest clock an event may claim to have happened.
 MAX_CLOCK_SKEW = timedelta(minutes=15)
+#: No touchpoint happened before this (a year-0001 date is a bug upstream, not history).
+EARLIEST = "1970-01-01T00:00:00.000Z"
 _OPTIONAL = ("correlation_id", "conversation_id")
 
 
@@ -55,29 +59,52 @@ def _occurred_at(text: str, at: IntakeTime, problems: list[Problem]) -> str:
         return ""
     if formatted > at.horizon:  # canonical strings sort as the instants they denote
         problems.append(Problem("/occurred_at", "is in the future (more than 15 min ahead)"))
+    elif formatted < EARLIEST:
+        problems.append(
+            Problem("/occurred_at", f"is before {EARLIEST[:10]}: not a touchpoint's time")
+        )
     return formatted
 
 
 class EventIntake:
-    """Validates, normalizes and serializes events for one deployment's settings."""
+    """Validates, normalizes, seals and serializes events for one deployment's settings.
 
-    def __init__(self, default_region: str, catalog: Catalog | None = None) -> None:
+    With a ``protector``, personal values (identifiers marked ``x-pii`` and the
+    payload's ``x-pii`` fields) are sealed before anything is written, and every
+    identifier is also carried as its *subject*: a keyed hash (HMAC under the
+    tenant's secret) that the stages link by and the record key carries, so no
+    identifier travels in clear. Without one (encryption off), the subjects are
+    the identifiers themselves.
+    """
+
+    def __init__(
+        self,
+        default_region: str,
+        catalog: Catalog | None = None,
+        protector: EnvelopeProtector | None = None,
+    ) -> None:
         self.catalog = catalog or load_catalog()
         self.validator = SchemaValidator(self.catalog)
         self.default_region = default_region
+        self.protector = protector
 
     def prepare_batch(
         self, raws: list[object], tenant: str, now: datetime
     ) -> list[PreparedEvent | list[Problem]]:
         """Judge each event of a batch; all of them get the same ``received_at``."""
         at = IntakeTime.of(now)
-        return [self._prepare(raw, tenant, at) for raw in raws]
+        judged = [self._judge(raw, tenant, at) for raw in raws]
+        valid = [j for j in judged if isinstance(j, dict)]
+        if not valid:
+            return judged  # type: ignore[return-value]
+        written = iter(self._written(valid))
+        return [next(written) if isinstance(j, dict) else j for j in judged]
 
     def prepare(self, raw: object, tenant: str, now: datetime) -> PreparedEvent | list[Problem]:
         """Judge one event; ``tenant`` fills the envelope when the publisher left it out."""
-        return self._prepare(raw, tenant, IntakeTime.of(now))
+        return self.prepare_batch([raw], tenant, now)[0]
 
-    def _prepare(self, raw: object, tenant: str, at: IntakeTime) -> PreparedEvent | list[Problem]:
+    def _judge(self, raw: object, tenant: str, at: IntakeTime) -> dict[str, Any] | list[Problem]:
         problems = self.validator.problems(raw)
         if problems:
             return problems
@@ -87,10 +114,26 @@ class EventIntake:
         channel = self._channel(raw, problems)
         if problems:
             return problems
-        event = self._envelope(raw, tenant, identities, occurred_at, channel, at.received_at)
-        kind, value = primary_identity(identities)
-        key = f"{event['tenant']}|{kind}:{value}".encode()
-        return PreparedEvent(event["event_id"], event["tenant"], event["type"], key, encode(event))
+        return self._envelope(raw, tenant, identities, occurred_at, channel, at.received_at)
+
+    def _written(self, envelopes: list[dict[str, Any]]) -> list[PreparedEvent]:
+        """Each clear envelope as logged: subjects and junk beside it, personal values sealed."""
+        protector = self.protector
+        subjects = [
+            {k: protector.subject(e["tenant"], k, v) for k, v in e["identities"].items()}
+            if protector is not None else dict(e["identities"])
+            for e in envelopes
+        ]  # fmt: skip
+        junk = [sorted(k for k, v in e["identities"].items() if is_junk(k, v)) for e in envelopes]
+        sealed = protector.seal_batch(envelopes) if protector is not None else envelopes
+        prepared = []
+        for body, subject, junked in zip(sealed, subjects, junk, strict=True):
+            kind, _ = primary_identity(body["identities"])
+            key = identity_key(body["tenant"], kind, subject[kind]).encode()
+            logged = {**body, "subjects": subject, "junk": junked}
+            prepared.append(PreparedEvent(body["event_id"], body["tenant"], body["type"], key,
+                                          encode(logged)))  # fmt: skip
+        return prepared
 
     def _channel(self, raw: Mapping[str, Any], problems: list[Problem]) -> str:
         event_type = self.catalog.types[raw["type"]]

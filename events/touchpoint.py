@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from events.catalog import Catalog, load_catalog
+from events.identities import is_junk
 from events.upcasting import upcast_payload
 
 
@@ -18,6 +19,9 @@ class Touchpoint:
 
     ``schema_version`` is the version the payload is *read* at (the latest);
     ``written_version`` is the one the publisher sent and the log holds.
+    ``identities`` and the payload's personal fields are as logged (sealed, when
+    encryption is on); ``subjects`` are the identifiers' keyed hashes the stages
+    link by, and ``junk`` the kinds ingest judged placeholders.
     """
 
     event_id: str
@@ -33,6 +37,8 @@ class Touchpoint:
     written_version: int
     correlation_id: str | None = None
     conversation_id: str | None = None
+    subjects: Mapping[str, str] = field(default_factory=dict)
+    junk: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The envelope at the latest version, as JSON-ready data."""
@@ -47,6 +53,8 @@ class Touchpoint:
             "source": self.source,
             "identities": dict(self.identities),
             "payload": dict(self.payload),
+            "subjects": dict(self.subjects),
+            "junk": list(self.junk),
         }
         if self.correlation_id is not None:
             body["correlation_id"] = self.correlation_id
@@ -67,6 +75,10 @@ def decode_touchpoint(data: bytes, catalog: Catalog | None = None) -> Touchpoint
     written = int(raw["schema_version"])
     latest = catalog.types[raw["type"]].latest_version
     payload = upcast_payload(raw["type"], written, latest, raw["payload"])
+    identities = raw["identities"]
+    junk = raw.get("junk")
+    if junk is None:  # logged before ingest judged them: the values are in clear
+        junk = [k for k, v in identities.items() if is_junk(k, v)]
     return Touchpoint(
         event_id=raw["event_id"],
         tenant=raw["tenant"],
@@ -76,9 +88,11 @@ def decode_touchpoint(data: bytes, catalog: Catalog | None = None) -> Touchpoint
         received_at=raw["received_at"],
         channel=raw["channel"],
         source=raw["source"],
-        identities=raw["identities"],
+        identities=identities,
         payload=payload,
         written_version=written,
         correlation_id=raw.get("correlation_id"),
         conversation_id=raw.get("conversation_id"),
+        subjects=raw.get("subjects") or identities,
+        junk=tuple(junk),
     )

@@ -11,16 +11,23 @@ import orjson
 from projections.rows import SourceRecord
 from projections.store import ProjectionStore
 
+#: what an erasure deletes: every table that holds a customer's rows (the erased customers
+#: row itself stays: it is how the projector knows them, and it holds no values)
+PERSONAL = ("touchpoints", "identities", "engagement_scores", "engagement_current", "rfm")
+
 
 class Erasures:
-    """Erased customers: their rows are deleted, and never written again.
+    """Erased customers: their rows are deleted from disk, and never written again.
 
     A ``CustomerErased`` event removes the customer's (and its aliases')
-    timeline, scores and RFM rows and unlinks their identifiers; events the
-    worker had resolved to them before the erasure and that arrive later are
-    dropped on the way in. Aggregates keep their counts (no personal data).
-    The set is loaded from ``customers`` at start, so a restart or a replay
-    applies it too.
+    timeline, identifiers, profiles, scores and RFM rows, and the analyst
+    queries that named one of their values; events the worker had resolved to
+    them before the erasure and that arrive later are dropped on the way in.
+    The deletes are mutations run to the end (``mutations_sync``): the parts
+    they replace leave the disk within seconds (migration 0010), so nothing
+    stays readable in ClickHouse's files. Aggregates keep their counts (no
+    personal data). The set is loaded from ``customers`` at start, so a
+    restart or a replay applies it too.
     """
 
     def __init__(self) -> None:
@@ -56,19 +63,20 @@ class Erasures:
         erased: list[tuple[str, list[str], int]],
         table: Callable[[str], str],
     ) -> None:
-        for tenant, people, at_us in erased:
-            params: dict[str, Any] = {"t": tenant, "ids": people, "v": at_us}
-            store.command(
-                f"INSERT INTO {table('identities')} (tenant, kind, value, customer_id, version, "
-                "linked, updated_at) SELECT tenant, kind, value, customer_id, {v:UInt64}, false, "
-                f"now64(3) FROM {table('identities')} WHERE tenant = {{t:String}} "
-                "AND has({ids:Array(UUID)}, customer_id)",
-                params,
-            )
-            for name in ("touchpoints", "engagement_scores", "engagement_current", "rfm"):
-                store.command(
-                    f"DELETE FROM {table(name)} WHERE tenant = {{t:String}} "
-                    "AND has({ids:Array(UUID)}, customer_id)",
-                    params,
-                )
+        for tenant, people, _ in erased:
+            params: dict[str, Any] = {"t": tenant, "ids": people}
+            mine = "tenant = {t:String} AND has({ids:Array(UUID)}, customer_id)"
+            values = [str(v) for (v,) in store.query_rows(
+                f"SELECT DISTINCT value FROM {table('identities')} WHERE {mine}", params)]  # fmt: skip
+            for name in PERSONAL:
+                _delete(store, table(name), mine, params)
+            _delete(store, table("customers"), f"{mine} AND NOT erased", params)
+            if values:  # what an analyst typed while looking for them
+                _delete(store, table("audit_queries"),
+                        "tenant = {t:String} AND multiSearchAny(query, {v:Array(String)})",
+                        {"t": tenant, "v": values})  # fmt: skip
             self.erased.update((tenant, person) for person in people)
+
+
+def _delete(store: ProjectionStore, table: str, where: str, params: dict[str, Any]) -> None:
+    store.command(f"ALTER TABLE {table} DELETE WHERE {where} SETTINGS mutations_sync = 2", params)

@@ -39,6 +39,7 @@ from projections.dedup import Dedup
 from projections.erasures import Erasures
 from projections.flushes import Flush, held_back, parse_intent
 from projections.log import partitions_of
+from projections.opening import Opener
 from projections.rows import SourceRecord
 from projections.serving_index import forget_mark
 from projections.sinks import ClickHouseTables, ServingIndexSink, Sink
@@ -49,13 +50,16 @@ log = logging.getLogger(__name__)
 SOURCES = (RESOLVED, CUSTOMERS, SCORES, DEADLETTER)
 
 
-def tables_for(topic: str, records: Sequence[SourceRecord]) -> dict[str, pa.Table]:
+def tables_for(
+    topic: str, records: Sequence[SourceRecord], rejected: list[rows.Rejected] | None = None
+) -> dict[str, pa.Table]:
     """The rows one topic's records become, by table.
 
     A record that cannot become a row is not dropped: it becomes a
-    ``deadletter`` row (stage ``projector``) with the reason, in the same flush.
+    ``deadletter`` row (stage ``projector``) with the reason, in the same flush
+    (``rejected`` may already hold some: the records that could not be opened).
     """
-    rejected: list[rows.Rejected] = []
+    rejected = [] if rejected is None else rejected
     if topic == RESOLVED:
         tables = {"touchpoints": rows.touchpoint_rows(records, rejected)}
     elif topic == CUSTOMERS:
@@ -110,9 +114,12 @@ class Projector:
         config: ProjectorConfig | None = None,
         followers: Sequence[Sink] = (),
         on_flush: Callable[[Flush, dict[str, int]], None] | None = None,
+        opener: Opener | None = None,
     ) -> None:
-        """``followers``: sinks written after the tables (the serving index, the read side)."""
+        """``followers``: sinks written after the tables (the serving index, the read side);
+        ``opener``: reads sealed values in clear (None: the log holds them in clear)."""
         self.store, self.bootstrap = store, bootstrap
+        self.opener = opener
         self.config = config or ProjectorConfig()
         self.on_flush = on_flush
         self.stats = ProjectorStats()
@@ -325,7 +332,9 @@ class Projector:
                 unseen = self.dedup.unseen(records)
                 unseen = {k: r for k, r in unseen.items() if not self.erasures.covers(r)}
                 records = list(unseen.values())
-            for table, arrow in tables_for(topic, records).items():
+            rejected: list[rows.Rejected] = []
+            records = self._opened(topic, records, rejected)
+            for table, arrow in tables_for(topic, records, rejected).items():
                 # one token per (table, source topic, flush): two topics may feed one table
                 for sink in self.sinks:
                     sink.write(table, arrow, f"{table}:{topic}:{flush_id}")
@@ -337,6 +346,17 @@ class Projector:
             for sink in self.sinks:
                 sink.erase(tenant, people, at_us)
         return written
+
+    def _opened(
+        self, topic: str, records: list[SourceRecord], rejected: list[rows.Rejected]
+    ) -> list[SourceRecord]:
+        if self.opener is None:
+            return records
+        if topic == RESOLVED:
+            return self.opener.resolved(records, rejected)
+        if topic == CUSTOMERS:
+            return self.opener.customers(records, rejected)
+        return records
 
     def _count(
         self,

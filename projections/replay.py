@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from events.topics import RESOLVED
 from projections.flushes import Flush
 from projections.log import end_offsets
+from projections.opening import Opener
 from projections.projector import Projector, ProjectorConfig
 from projections.serving_index import forget_mark
 from projections.store import ProjectionStore
@@ -68,6 +69,7 @@ def replay(
     projection: str,
     progress: Callable[[int, int], None] | None = None,
     live_writes: threading.Lock | None = None,
+    opener: Opener | None = None,
 ) -> Checksum:
     """Rebuild ``projection`` from its topic and swap it in; return the new table's checksum.
 
@@ -101,7 +103,7 @@ def replay(
                 progress(min(done, total), total)
 
         config = ProjectorConfig(group, topics=[topic], rename=rename, until=ends)
-        projector = Projector(store, bootstrap, config, on_flush=report)
+        projector = Projector(store, bootstrap, config, on_flush=report, opener=opener)
         asyncio.run(projector.run())
 
     catch_up()  # most of the log, while the live projection keeps serving and writing

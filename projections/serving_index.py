@@ -126,6 +126,7 @@ class ServingIndex:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before offsets move on
             db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA secure_delete=ON")  # an erased entry's bytes are overwritten
             self._local.db = db
         return db
 
@@ -168,12 +169,23 @@ class ServingIndex:
                 db.executemany(_UPSERT_ALIAS, zip(*columns, strict=True))
 
     def erase(self, tenant: str, people: Sequence[str]) -> None:
-        """An erasure: the timeline rows of these customers go, as they go from ``touchpoints``."""
+        """An erasure: the timeline rows of these customers go, as they go from ``touchpoints``.
+
+        Then the write-ahead log is folded into the file and emptied, so the
+        deleted rows' old pages are nowhere on disk (readers can hold that up
+        for a moment: it is retried).
+        """
         with self._writing() as db:
             db.executemany(
                 "DELETE FROM entries WHERE tenant = ? AND customer_id = ?",
                 [(tenant, str(uuid.UUID(p))) for p in people],
             )
+        for _ in range(50):
+            busy, _, _ = self._db().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.1)
+        log.error("serving index: the write-ahead log could not be emptied after an erasure")
 
     # -- reads, from the agent API ---------------------------------------------------------
 

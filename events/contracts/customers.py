@@ -1,5 +1,9 @@
 """``customers``: the identity store's customer events, each carrying the whole profile.
 
+Identifier values (``data.value``, ``data.identities``, ``profile.identities``)
+travel as logged: sealed when encryption is on, so only a reader with the
+subject's key (the projector) reads them, and no one after an erasure.
+
 The identity store's aggregate events are internal; what crosses the topic is
 this contract, filled by an explicit mapping in the relay (``PUBLIC_FIELDS``
 lists what each event type publishes). Renaming a field of a domain event
@@ -20,6 +24,7 @@ from events.keys import customer_key
 PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
     "CustomerCreated": ("first_seen", "cause_event_id", "split_from"),
     "IdentityLinked": ("kind", "value", "cause_event_id"),
+    "IdentityNoted": ("kind", "cause_event_id"),
     "EarlierActivitySeen": ("first_seen", "cause_event_id"),
     "CustomersMerged": (
         "absorbed_id",

@@ -42,7 +42,9 @@ from services.kafka.output import OutputWriter
 def fact_of(envelope: Mapping[str, Any]) -> Fact:
     at = datetime.fromisoformat(envelope["occurred_at"].replace("Z", "+00:00"))
     amount = envelope["payload"].get("amount") if envelope["type"].startswith("purchase.") else None
-    digests = tuple(sorted(identity_digest(k, v) for k, v in envelope["identities"].items()))
+    # subjects, not the values as logged: those are sealed, and differ from event to event
+    named = envelope.get("subjects") or envelope["identities"]
+    digests = tuple(sorted(identity_digest(k, v) for k, v in named.items()))
     return Fact(envelope["type"], envelope["channel"], int(at.timestamp() * 1000), amount, digests)
 
 

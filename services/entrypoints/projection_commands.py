@@ -20,9 +20,11 @@ import pyarrow as pa
 
 from projections.analyst import AnalystQueryError, run_analyst_query
 from projections.migrations import MigrationError, apply_migrations
+from projections.opening import Opener
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
 from services.auth.sqlite import SqliteKeyStore
 from services.platform.settings import Settings
+from services.privacy.wiring import open_protector
 from services.query.analyst_api import QueryAudit
 
 EXIT_REFUSED = 2
@@ -201,7 +203,11 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             return _replay_on_service(args, settings, progress)
         try:
             apply_migrations(store)
-            result = replay(store, settings.kafka_bootstrap, args.projection, progress)
+            protector = open_protector(settings)
+            opener = Opener(protector) if protector is not None else None
+            result = replay(
+                store, settings.kafka_bootstrap, args.projection, progress, None, opener
+            )
         finally:
             store.close()
     print(f"{args.projection}: {result}")

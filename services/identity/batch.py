@@ -18,13 +18,8 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from events.contracts.commands import Command, DetachIdentity, EraseCustomer
-from services.identity.domain import (
-    Customer,
-    IdentityClaim,
-    claim_id,
-    customer_id_for,
-    identity_key,
-)
+from events.keys import identity_key
+from services.identity.domain import Customer, IdentityClaim, claim_id, customer_id_for
 from services.identity.outcomes import CommandOutcome, Resolution, Sighting
 from services.identity.rules import STRONG_KINDS, WEAK_KINDS, IdentityRules
 
@@ -96,8 +91,9 @@ class BatchWork:
             split_from=owner.id,
         )
         self.add(split)
+        sealed = owner.sealed.get(c.value, "")
         owner.detach_identity(c.kind, c.value, split.id, c.reason)
-        split.link_identity(c.kind, c.value, c.command_id)
+        split.link_identity(c.kind, c.value, c.command_id, sealed)
         claim: IdentityClaim = self.get(claim_id(c.tenant, c.kind, c.value))
         claim.reassign(split.id, f"detached: {c.reason}")
         return CommandOutcome(c.command_id, True, f"{c.kind} moved from {owner.id} to {split.id}")
@@ -153,7 +149,7 @@ class BatchWork:
     ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         strong, weak = [], []
         for kind, value in s.identities.items():
-            if self.rules.is_junk(kind, value):
+            if kind in s.junk:
                 flags.append(f"junk_identifier:{kind}")
             elif self.rules.is_strong(kind):
                 strong.append((kind, value))
@@ -224,6 +220,8 @@ class BatchWork:
             s.event_id,
             tuple(sorted(absorbed.kept_apart, key=str)),
             tuple(absorbed.aliases),
+            dict(absorbed.sealed),
+            {k: list(v) for k, v in absorbed.noted.items()},
         )
         absorbed.merge_into(survivor.id, reason, s.event_id)
 
@@ -250,8 +248,10 @@ class BatchWork:
                 continue  # owned already (by the target, or by someone it must not merge with)
             if self.rules.is_strong(kind) and target.count(kind) >= self.rules.max_per_kind:
                 flags.append(f"identity_cap_reached:{kind}")
+                if value not in target.noted.get(kind, ()):  # its data is sealed under it
+                    target.note_identity(kind, value, s.event_id)
                 continue
-            target.link_identity(kind, value, s.event_id)
+            target.link_identity(kind, value, s.event_id, s.sealed.get(kind, ""))
             if claim is None:
                 self.add(
                     IdentityClaim(tenant=s.tenant, kind=kind, value=value, customer_id=target.id)

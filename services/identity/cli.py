@@ -19,11 +19,13 @@ from events.topics import IDENTITY_COMMANDS
 from services.identity.commands import (
     Command,
     CommandRejected,
+    Subject,
     command_record,
     detach_command,
     erase_command,
 )
 from services.platform.settings import Settings
+from services.privacy.wiring import open_protector
 
 EXIT_REJECTED = 2
 EXIT_BROKER_DOWN = 3
@@ -51,9 +53,8 @@ def add_identity_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _detach(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        command: Command = detach_command(
-            args.tenant, args.kind, args.value, args.reason, settings.default_phone_region
-        )
+        command: Command = detach_command(args.tenant, args.kind, args.value, args.reason,
+                                          settings.default_phone_region, _subject(settings))  # fmt: skip
     except CommandRejected as exc:
         print(f"identity: {exc}", file=sys.stderr)
         return EXIT_REJECTED
@@ -69,11 +70,18 @@ def _erase(args: argparse.Namespace, settings: Settings) -> int:
             args.kind,
             args.value,
             settings.default_phone_region,
+            _subject(settings),
         )
     except CommandRejected as exc:
         print(f"identity: {exc}", file=sys.stderr)
         return EXIT_REJECTED
     return _send(command, settings)
+
+
+def _subject(settings: Settings) -> Subject:
+    """Identifiers named as ingest names them (a keyed hash): no value travels in clear."""
+    protector = open_protector(settings)
+    return protector.subject if protector is not None else (lambda tenant, kind, value: value)
 
 
 def _send(command: Command, settings: Settings) -> int:

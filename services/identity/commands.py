@@ -7,6 +7,7 @@ The commands themselves (their fields and wire form) are the contract in
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from events.contracts.commands import (
     Command,
@@ -24,6 +25,7 @@ __all__ = [
     "CommandRejected",
     "DetachIdentity",
     "EraseCustomer",
+    "Subject",
     "command_record",
     "decode_command",
     "detach_command",
@@ -31,12 +33,22 @@ __all__ = [
 ]
 
 
+Subject = Callable[[str, str, str], str]  # (tenant, kind, value) -> the identifier's keyed hash
+
+
+def _as_is(tenant: str, kind: str, value: str) -> str:
+    return value
+
+
 def detach_command(
-    tenant: str, kind: str, value: str, reason: str, region: str = "US"
+    tenant: str, kind: str, value: str, reason: str, region: str = "US", subject: Subject = _as_is
 ) -> DetachIdentity:
-    """``region``: the default phone region, as ingest normalizes numbers."""
+    """``region``: the default phone region, as ingest normalizes numbers; ``subject``: how
+    ingest names identifiers (``EnvelopeProtector.subject``: the command never carries the
+    value in clear), as is when encryption is off."""
     kind, value = _normalized(kind, value, region)
-    return DetachIdentity(tenant, str(uuid.uuid4()), kind, value, _reason(reason))
+    return DetachIdentity(tenant, str(uuid.uuid4()), kind, subject(tenant, kind, value),
+                          _reason(reason))  # fmt: skip
 
 
 def erase_command(
@@ -46,6 +58,7 @@ def erase_command(
     kind: str | None = None,
     value: str | None = None,
     region: str = "US",
+    subject: Subject = _as_is,
 ) -> EraseCustomer:
     if (customer_id is None) == (kind is None or value is None):
         raise CommandRejected("name the customer by id, or by one identifier (kind and value)")
@@ -57,6 +70,7 @@ def erase_command(
     else:
         assert kind is not None and value is not None
         kind, value = _normalized(kind, value, region)
+        value = subject(tenant, kind, value)
     return EraseCustomer(tenant, str(uuid.uuid4()), _reason(reason), customer_id, kind, value)
 
 

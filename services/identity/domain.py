@@ -1,12 +1,16 @@
 """The customer and identity-claim aggregates.
 
 A ``Customer`` is one person as the hub knows them; an ``IdentityClaim`` says
-which customer owns one identifier (``tenant|kind:value``). Both are
+which customer owns one identifier (``tenant|kind:subject``). Both are
 event-sourced: every link, merge, detach, consent change and erasure is an
 event with its cause, so a profile can always be explained.
 
-Ids are derived (uuid5) from what caused them, so that processing the same
-input again produces the same ids.
+Identifiers are held as their *subjects* (keyed hashes under the tenant's
+secret, made at ingest) beside the value as logged (``sealed``: encrypted
+under the subject's own key, which an erasure deletes), so the store never
+holds a readable identifier. Ids are derived (uuid5) from what caused them,
+so that processing the same input again produces the same ids; with subjects
+as their seeds, no one without the tenant's secret can derive them.
 """
 
 from __future__ import annotations
@@ -17,11 +21,9 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from events.keys import identity_key
+
 NAMESPACE = uuid.UUID("2f1c9a4e-6f43-4d7e-9c1e-7b3f0c5a8d21")
-
-
-def identity_key(tenant: str, kind: str, value: str) -> str:
-    return f"{tenant}|{kind}:{value}"
 
 
 @lru_cache(maxsize=262_144)
@@ -53,7 +55,9 @@ class Customer(Aggregate):
         """``split_from``: the customer this one was detached from (they must not merge again)."""
         self.tenant = tenant
         self.first_seen = first_seen
-        self.identities: dict[str, list[str]] = {}
+        self.identities: dict[str, list[str]] = {}  # kind -> subjects
+        self.sealed: dict[str, str] = {}  # subject -> its value as logged (sealed)
+        self.noted: dict[str, list[str]] = {}  # kind -> subjects seen with it but not linked
         self.merged_into: uuid.UUID | None = None
         self.aliases: list[uuid.UUID] = []
         self.consent: dict[str, bool] = {}
@@ -66,9 +70,24 @@ class Customer(Aggregate):
     def has(self, kind: str, value: str) -> bool:
         return value in self.identities.get(kind, [])
 
+    def subjects(self) -> list[str]:
+        """Every subject this customer's data was sealed under: what an erasure shreds."""
+        found = [s for values in self.identities.values() for s in values]
+        return found + [s for values in self.noted.values() for s in values if s not in found]
+
     @event("IdentityLinked")
-    def link_identity(self, kind: str, value: str, cause_event_id: str) -> None:
+    def link_identity(self, kind: str, value: str, cause_event_id: str, sealed: str = "") -> None:
+        """``value``: the identifier's subject; ``sealed``: the value as logged."""
         self.identities.setdefault(kind, []).append(value)
+        if sealed:
+            self.sealed[value] = sealed
+
+    @event("IdentityNoted")
+    def note_identity(self, kind: str, value: str, cause_event_id: str) -> None:
+        """Seen on this customer's events but not linked (a cap): still theirs to erase."""
+        noted = self.noted.setdefault(kind, [])
+        if value not in noted:
+            noted.append(value)
 
     @event("EarlierActivitySeen")
     def saw_earlier_activity(self, first_seen: str, cause_event_id: str) -> None:
@@ -84,6 +103,8 @@ class Customer(Aggregate):
         cause_event_id: str,
         kept_apart: tuple[uuid.UUID, ...] = (),
         absorbed_aliases: tuple[uuid.UUID, ...] = (),
+        sealed: dict[str, str] | None = None,
+        noted: dict[str, list[str]] | None = None,
     ) -> None:
         """``reason`` is the identity key that proved the two are one person.
 
@@ -93,6 +114,10 @@ class Customer(Aggregate):
         """
         for kind, values in identities.items():
             mine = self.identities.setdefault(kind, [])
+            mine.extend(v for v in values if v not in mine)
+        self.sealed.update(sealed or {})
+        for kind, values in (noted or {}).items():
+            mine = self.noted.setdefault(kind, [])
             mine.extend(v for v in values if v not in mine)
         self.aliases.extend(a for a in (absorbed_id, *absorbed_aliases) if a not in self.aliases)
         self.kept_apart.update(kept_apart)
@@ -108,6 +133,7 @@ class Customer(Aggregate):
         self.identities[kind].remove(value)
         if not self.identities[kind]:
             del self.identities[kind]
+        self.sealed.pop(value, None)
         self.kept_apart.add(moved_to)
 
     @event("ConsentChanged")
@@ -116,7 +142,7 @@ class Customer(Aggregate):
 
     @event("CustomerErased")
     def erase(self, reason: str) -> None:
-        self.identities = {}
+        self.identities, self.sealed, self.noted = {}, {}, {}
         self.consent = {}
         self.erased = True
 

@@ -7,13 +7,20 @@ from typing import NamedTuple
 
 
 class Sighting(NamedTuple):
-    """What identity resolution needs of a touchpoint."""
+    """What identity resolution needs of a touchpoint.
+
+    ``identities``: kind -> subject (the keyed hash it links by); ``sealed``: kind -> the
+    value as logged (kept beside the subject, readable until an erasure); ``junk``: the
+    kinds ingest judged placeholders (it saw them in clear).
+    """
 
     tenant: str
     event_id: str
     occurred_at: str
     type: str
     identities: Mapping[str, str]
+    sealed: Mapping[str, str] = {}
+    junk: frozenset[str] = frozenset()
 
 
 class Resolution(NamedTuple):

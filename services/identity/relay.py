@@ -112,7 +112,10 @@ def profile_of(customer: Customer) -> CustomerProfile:
     return CustomerProfile(
         version=customer.version,
         first_seen=customer.first_seen,
-        identities={kind: list(values) for kind, values in customer.identities.items()},
+        identities={
+            kind: [customer.sealed.get(subject, subject) for subject in subjects]
+            for kind, subjects in customer.identities.items()
+        },
         consent=dict(customer.consent),
         merged_into=None if customer.merged_into is None else str(customer.merged_into),
         aliases=tuple(str(a) for a in customer.aliases),
@@ -134,16 +137,19 @@ _PUBLIC: dict[str, Callable[[Any], dict[str, Any]]] = {
     },
     "IdentityLinked": lambda e: {
         "kind": e.kind,
-        "value": e.value,
+        "value": e.sealed or e.value,  # as logged: sealed when encryption is on
         "cause_event_id": e.cause_event_id,
     },
+    "IdentityNoted": lambda e: {"kind": e.kind, "cause_event_id": e.cause_event_id},
     "EarlierActivitySeen": lambda e: {
         "first_seen": e.first_seen,
         "cause_event_id": e.cause_event_id,
     },
     "CustomersMerged": lambda e: {
         "absorbed_id": str(e.absorbed_id),
-        "identities": {k: list(v) for k, v in e.identities.items()},
+        "identities": {
+            k: [(e.sealed or {}).get(v, v) for v in values] for k, values in e.identities.items()
+        },
         "first_seen": e.first_seen,
         "reason": e.reason,
         "cause_event_id": e.cause_event_id,

@@ -26,9 +26,9 @@ from eventsourcing.persistence import ProcessRecorder, Tracking
 from eventsourcing.popo import POPOFactory
 from eventsourcing.projection import EventSourcedProjection
 
+from events.contracts.commands import Command, EraseCustomer
 from services.compat.eventsourcing import MultiTracking, POPOMultiTrackingRecorder
 from services.identity.batch import BatchWork
-from services.identity.commands import Command
 from services.identity.domain import (
     Customer,
     IdentityClaim,
@@ -182,10 +182,29 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
             customer = self.repository.get(customer.merged_into)
         return customer.id
 
+    def erasure_subjects(self, tenant: str, command: EraseCustomer) -> list[str]:
+        """Every subject the customer (and its aliases) had data sealed under: the keys to shred.
+
+        Read before the erasure is applied: the keys go first, so a crash in
+        between repeats the (idempotent) shredding rather than skipping it.
+        """
+        if command.customer_id is not None:
+            found = self.customer(uuid.UUID(command.customer_id))
+            survivor = None if found is None else self.customer(self.survivor(found.id))
+        elif command.kind is not None and command.value is not None:
+            owner = self.customer_of(tenant, command.kind, command.value)
+            survivor = None if owner is None else self.customer(owner)
+        else:
+            survivor = None
+        if survivor is None or survivor.tenant != tenant or survivor.erased:
+            return []
+        everyone = [survivor, *(c for a in survivor.aliases if (c := self.customer(a)) is not None)]
+        return sorted({subject for person in everyone for subject in person.subjects()})
+
     def lookup(self, s: Sighting) -> Resolution:
         for kind in (*STRONG_KINDS, *WEAK_KINDS):
             value = s.identities.get(kind)
-            if value is not None and not self.rules.is_junk(kind, value):
+            if value is not None and kind not in s.junk:
                 found = self.customer_of(s.tenant, kind, value)
                 if found is not None:
                     return Resolution(s.event_id, str(found), ("replayed",))

@@ -10,15 +10,23 @@ event ids).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from events.contracts.commands import Command, CommandRejected, command_body, decode_command
+from events.contracts.commands import (
+    Command,
+    CommandRejected,
+    EraseCustomer,
+    command_body,
+    decode_command,
+)
 from events.contracts.deadletter import dead_letter
 from events.contracts.resolved import ResolvedTouchpoint
 from events.keys import event_key
+from events.privacy.keystore import KeyStore
 from events.records import Record
 from events.topics import DEADLETTER, IDENTITY_COMMANDS, TOUCHPOINTS
 from events.touchpoint import decode_touchpoint
@@ -31,8 +39,12 @@ log = logging.getLogger(__name__)
 
 
 class IdentityStage:
-    def __init__(self, resolver: IdentityResolver, out: OutputWriter) -> None:
+    def __init__(
+        self, resolver: IdentityResolver, out: OutputWriter, keys: KeyStore | None = None
+    ) -> None:
+        """``keys``: where an erasure shreds the customer's keys (None: encryption off)."""
         self.resolver = resolver
+        self.keys = keys
         self.out = out
         self.relay = CustomerEventRelay(resolver, out)
         self.processed = 0
@@ -72,6 +84,7 @@ class IdentityStage:
                     items.append((m, decode_command(m.value)))
                 except CommandRejected as exc:
                     dead.append(_dead(m, "unreadable_command", str(exc), IDENTITY_COMMANDS))
+            await self._shred([command for _, command in items])
             stream = f"{IDENTITY_COMMANDS}-{partition}"
             offsets = [(m.offset, command) for m, command in items]
             outcomes = self.resolver.apply_commands(stream, offsets) if items else []
@@ -82,6 +95,22 @@ class IdentityStage:
                     dead.append(_dead_command(m, command, outcome.detail))
             await self.out.write(DEADLETTER, dead)
         await self.relay.relay()
+
+    async def _shred(self, commands: Sequence[Command]) -> None:
+        """An erasure's keys go before the store records it: a crash in between repeats the
+        (idempotent) shredding instead of leaving the person readable."""
+        if self.keys is None:
+            return
+        for command in commands:
+            if isinstance(command, EraseCustomer):
+                subjects = self.resolver.erasure_subjects(command.tenant, command)
+                if subjects:
+                    receipt = await asyncio.to_thread(
+                        self.keys.erase, command.tenant, subjects,
+                        f"identity command {command.command_id}", command.reason,
+                    )  # fmt: skip
+                    log.info("identity command %s: shredded %d keys (receipt %s)",
+                             command.command_id, receipt.key_count, receipt.receipt_id)  # fmt: skip
 
     def _resolve_partitions(
         self, partitions: list[tuple[int, list[Any]]], resolved: list[Record], dead: list[Record]
@@ -112,12 +141,15 @@ class IdentityStage:
 
 
 def _sighting(envelope: dict[str, Any]) -> Sighting:
+    """Link by the subjects (keyed hashes), keep the values as logged (sealed) beside them."""
     return Sighting(
         envelope["tenant"],
         envelope["event_id"],
         envelope["occurred_at"],
         envelope["type"],
+        envelope["subjects"],
         envelope["identities"],
+        frozenset(envelope["junk"]),
     )
 
 

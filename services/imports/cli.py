@@ -31,6 +31,7 @@ from services.imports.report import ImportSummary, ProblemReport
 from services.imports.rows import Converted, EventContext, RowConverter
 from services.imports.sending import send_rows
 from services.platform.settings import Settings
+from services.privacy.wiring import open_protector
 from services.publishing.file_publish import PublishFailed
 from services.publishing.publisher import Publisher
 
@@ -145,7 +146,7 @@ def _plan(args: argparse.Namespace, settings: Settings) -> Plan:
     region = (args.region or mapping.options.region or settings.default_phone_region).upper()
     context = _context(args, region, mapping.options.timezone)
     converter = CustomerRows(mapping, table.columns, context, strict=args.mapping is not None)
-    return _finish(args, table, converter, context, source)
+    return _finish(args, settings, table, converter, context, source)
 
 
 def _auto(table: Table) -> CustomerMapping:
@@ -163,11 +164,13 @@ def _history_plan(args: argparse.Namespace, settings: Settings, source: RowSourc
     table = read_table(source.rows, mapping.knows)
     region = (args.region or mapping.options.region or settings.default_phone_region).upper()
     context = _context(args, region, mapping.options.timezone)
-    return _finish(args, table, HistoryRows(mapping, table.columns, context), context, source)
+    converter = HistoryRows(mapping, table.columns, context)
+    return _finish(args, settings, table, converter, context, source)
 
 
 def _finish(
     args: argparse.Namespace,
+    settings: Settings,
     table: Table,
     converter: RowConverter,
     context: EventContext,
@@ -178,7 +181,8 @@ def _finish(
         f"header in row {table.header_row}"
         + (f"; columns not imported: {', '.join(ignored)}" if ignored else "")
     )
-    intake = EventIntake(context.region)
+    protector = None if args.dry_run else open_protector(settings)  # a dry run makes no keys
+    intake = EventIntake(context.region, protector=protector)
     rows = convert_records(table.records, converter, intake, context.tenant)
     approx = source.approx_rows - table.header_row if source.approx_rows else None
     return Plan(rows, context.region, approx)

@@ -91,6 +91,12 @@ class Settings:
     cache_dir: Path = Path(".touchline/cache")
     clickhouse_url: str = ""
     identity_store_url: str = ""
+    #: data keys and tenant secrets (wrapped by the root key); beside the identity store
+    key_store_url: str = ""
+    #: the root key file (the key-encryption keys): keep it apart from the key store
+    root_key_path: Path = Path(".touchline/root.key")
+    #: personal data sealed before it is written anywhere (crypto-shredding); off: in clear
+    encrypt_pii: bool = True
     worker_batch_size: int = 1000
     #: the stream workers' consumer group and faust app id (workers of one deployment share it;
     #: it goes with one identity store)
@@ -118,11 +124,11 @@ class Settings:
     sql_max_rows_returned: int = 100_000
 
     def __post_init__(self) -> None:
-        for name in ("data_dir", "cache_dir", "serving_index_path"):
+        for name in ("data_dir", "cache_dir", "serving_index_path", "root_key_path"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, _absolute(value))
-        for name in ("clickhouse_url", "identity_store_url"):
+        for name in ("clickhouse_url", "identity_store_url", "key_store_url"):
             object.__setattr__(self, name, _absolute_url(getattr(self, name)))
 
     @classmethod
@@ -158,6 +164,11 @@ class Settings:
                 "TOUCHLINE_IDENTITY_STORE",
                 f"sqlite://{data_dir / 'identity.sqlite3'}",
             ),
+            key_store_url=_str(
+                env, "TOUCHLINE_KEY_STORE", f"sqlite://{data_dir / 'privacy.sqlite3'}"
+            ),
+            root_key_path=Path(_str(env, "TOUCHLINE_ROOT_KEY_FILE", str(data_dir / "root.key"))),
+            encrypt_pii=_switch(env, "TOUCHLINE_ENCRYPT_PII", True),
             worker_batch_size=_int(env, "TOUCHLINE_WORKER_BATCH_SIZE", base.worker_batch_size, 1),
             worker_group=_str(env, "TOUCHLINE_WORKER_GROUP", base.worker_group),
             projector_group=_str(env, "TOUCHLINE_PROJECTOR_GROUP", base.projector_group),

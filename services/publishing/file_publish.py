@@ -18,6 +18,7 @@ from typing import Any, TextIO
 import httpx
 import orjson
 
+from events.privacy.protector import EnvelopeProtector
 from events.problems import EventRejected
 from services.publishing.publisher import Publisher
 
@@ -162,8 +163,11 @@ async def publish_kafka(
     summary: PublishSummary,
     batch: int = 500,
     progress: Any = None,
+    protector: EnvelopeProtector | None = None,
 ) -> None:
-    async with Publisher(bootstrap, tenant, default_region=region) as publisher:
+    async with Publisher(
+        bootstrap, tenant, default_region=region, protector=protector
+    ) as publisher:
         for chunk in chunked(lines, batch):
             good = []
             for line in chunk:

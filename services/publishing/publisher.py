@@ -22,6 +22,7 @@ from typing import Any, Literal
 from aiokafka import AIOKafkaProducer
 
 from events.intake import EventIntake, PreparedEvent
+from events.privacy.protector import EnvelopeProtector
 from events.problems import EventRejected, Problem
 from events.records import record_of
 from events.timestamps import now_utc
@@ -42,10 +43,12 @@ class Publisher:
         linger_ms: int = 5,
         max_batch_size: int = 256 * 1024,
         compression: Compression = "lz4",
+        protector: EnvelopeProtector | None = None,
     ) -> None:
+        """``protector``: seals personal values as ingest does (None: encryption off)."""
         self.tenant = tenant
         self.topic = topic
-        self.intake = EventIntake(default_region)
+        self.intake = EventIntake(default_region, protector=protector)
         self._producer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "enable_idempotence": True,

@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from projections.opening import Opener
 from projections.replay import REPLAYABLE, checksum, replay
 from projections.store import ProjectionStore
 from services.auth.keys import KeyStore
@@ -44,8 +45,11 @@ class Replays:
         bootstrap: str,
         live_writes: threading.Lock,
         swapped: Callable[[], None] | None = None,
+        opener: Opener | None = None,
     ) -> None:
-        """``swapped`` is called once a replay's table has replaced the live one."""
+        """``swapped`` is called once a replay's table has replaced the live one; ``opener``
+        reads the log's sealed values (as the live projector does)."""
+        self.opener = opener
         self.store = store
         self.bootstrap = bootstrap
         self.live_writes = live_writes
@@ -67,9 +71,8 @@ class Replays:
 
     def _run(self, job: ReplayJob) -> None:
         try:
-            result = replay(
-                self.store, self.bootstrap, job.projection, job.report, self.live_writes
-            )
+            result = replay(self.store, self.bootstrap, job.projection, job.report,
+                            self.live_writes, self.opener)  # fmt: skip
             if self.swapped is not None:
                 self.swapped()
             job.result = {"rows": result.rows, "checksum": f"{result.digest:016x}"}

@@ -30,6 +30,7 @@ from services.identity.store import eventsourcing_env
 from services.kafka.output import OutputWriter
 from services.platform.metrics import StageMetrics
 from services.platform.settings import Settings
+from services.privacy.wiring import open_key_store
 from services.streams.contiguity import ContiguousFeed, RangeReader
 from services.streams.heartbeat import WorkerBeat
 from services.streams.log_gaps import LogGaps
@@ -70,7 +71,7 @@ def create_stream_app(
     metrics = StageMetrics(registry or CollectorRegistry())
     out = OutputWriter(settings.kafka_bootstrap, metrics)
     resolver = IdentityResolver(eventsourcing_env(settings.identity_store_url))
-    identity = IdentityStage(resolver, out)
+    identity = IdentityStage(resolver, out, open_key_store(settings))
     states = app.Table(
         ENGAGEMENT_TABLE,
         default=None,

@@ -42,7 +42,8 @@ def _every_customer_event() -> list[tuple[Any, Customer]]:
                  cause_event_id=str(uuid.uuid4()))  # fmt: skip
     b = Customer(tenant="t", seed="t|phone:+14155550100", first_seen="2026-01-01T00:00:00.000Z",
                  cause_event_id=str(uuid.uuid4()), split_from=uuid.uuid4())  # fmt: skip
-    a.link_identity("email", "a@x.io", "e1")
+    a.link_identity("email", "a@x.io", "e1", "tl1:sealed-a@x.io")
+    a.note_identity("email", "b@x.io", "e1")
     a.saw_earlier_activity("2025-12-31T00:00:00.000Z", "e2")
     b.absorb(a.id, {"email": ["a@x.io"]}, a.first_seen, "phone:+14155550100", "e3",
              (uuid.uuid4(),), (uuid.uuid4(),))  # fmt: skip

@@ -16,6 +16,7 @@ from services.platform.heartbeats import HealthView
 from services.platform.metrics import IngestMetrics
 from services.platform.settings import Settings
 from services.platform.slots import claim_worker_slot
+from services.privacy.wiring import open_protector
 
 
 def ingest_deps(settings: Settings) -> IngestDeps:
@@ -26,7 +27,7 @@ def ingest_deps(settings: Settings) -> IngestDeps:
         transactional_id=f"touchline-ingest-{settings.ingest_instance_id}-{settings.http_port}-{slot}",
         ack_timeout_ms=settings.kafka_ack_timeout_ms,
     )
-    intake = EventIntake(settings.default_phone_region)
+    intake = EventIntake(settings.default_phone_region, protector=open_protector(settings))
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     service = IngestService(

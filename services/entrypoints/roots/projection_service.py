@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 
 from projections.flushes import Flush
 from projections.migrations import apply_migrations
+from projections.opening import Opener
 from projections.projector import SOURCES, Projector, ProjectorConfig
 from projections.serving_index import IndexMirror, ServingIndex
 from projections.sinks import ServingIndexSink, Sink
@@ -34,6 +35,7 @@ from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, L
 from services.platform.metrics import ProjectorMetrics, RequestTimer
 from services.platform.readside_metrics import ReadSideCollector
 from services.platform.settings import Settings
+from services.privacy.wiring import open_protector
 from services.query.admin import Replays, admin_router
 from services.query.analyst_api import analyst_router
 from services.query.app import create_query_app
@@ -78,12 +80,15 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     config = ProjectorConfig(
         settings.projector_group, settings.projector_flush_rows, settings.projector_flush_ms / 1000
     )
+    protector = open_protector(settings)
+    opener = Opener(protector) if protector is not None else None
     projector = Projector(
         store,
         settings.kafka_bootstrap,
         config,
         followers,
         on_flush=lambda flush, rows: _count_flush(metrics, projector, flush, rows),
+        opener=opener,
     )
     registry.register(ReadSideCollector(cache, projector.freshness))
     audit = AuditLog(store)
@@ -112,7 +117,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
         if mirroring is not None:
             mirroring.rebuild()
 
-    replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=swapped)
+    replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=swapped,
+                      opener=opener)  # fmt: skip
     app.include_router(admin_router(keys, replays))
     app.include_router(analyst_router(store, keys, settings.sql_limits()))
     serving_config = uvicorn.Config(
