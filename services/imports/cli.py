@@ -115,7 +115,7 @@ async def _send(
         return
     try:
         async with Publisher(
-            settings.kafka_bootstrap, args.tenant, default_region=plan.region
+            settings.kafka_bootstrap, args.tenant, default_region=plan.region, settings=settings
         ) as publisher:
             await send_rows(plan.rows, publisher.send_prepared, summary, report, args.batch, bar)
     except (KafkaError, OSError) as exc:

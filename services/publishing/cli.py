@@ -12,7 +12,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from services.platform.settings import Settings
-from services.privacy.wiring import open_protector
 from services.publishing.file_publish import (
     Line,
     PublishFailed,
@@ -88,7 +87,7 @@ def send_lines(
                         summary,
                         batch,
                         progress,
-                        open_protector(settings),
+                        settings=settings,
                     )
                 )
             else:

@@ -20,6 +20,7 @@ import orjson
 
 from events.privacy.protector import EnvelopeProtector
 from events.problems import EventRejected
+from services.platform.settings import Settings
 from services.publishing.publisher import Publisher
 
 
@@ -164,9 +165,10 @@ async def publish_kafka(
     batch: int = 500,
     progress: Any = None,
     protector: EnvelopeProtector | None = None,
+    settings: Settings | None = None,
 ) -> None:
     async with Publisher(
-        bootstrap, tenant, default_region=region, protector=protector
+        bootstrap, tenant, default_region=region, protector=protector, settings=settings
     ) as publisher:
         for chunk in chunked(lines, batch):
             good = []

@@ -28,6 +28,8 @@ from events.records import record_of
 from events.timestamps import now_utc
 from events.topics import TOUCHPOINTS
 from services.kafka.batch_send import send_batched
+from services.platform.settings import Settings
+from services.privacy.wiring import open_protector
 
 Compression = Literal["lz4", "zstd", "gzip"] | None
 
@@ -44,10 +46,18 @@ class Publisher:
         max_batch_size: int = 256 * 1024,
         compression: Compression = "lz4",
         protector: EnvelopeProtector | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        """``protector``: seals personal values as ingest does (None: encryption off)."""
+        """Personal values are sealed as ingest seals them, with the deployment's keys.
+
+        ``protector`` given: that one; otherwise the one ``settings`` (default: the
+        environment's) opens, which is none only when ``TOUCHLINE_ENCRYPT_PII=off``. A
+        publisher that wrote clear values by default would put them in the log forever.
+        """
         self.tenant = tenant
         self.topic = topic
+        if protector is None:
+            protector = open_protector(settings or Settings.from_env())
         self.intake = EventIntake(default_region, protector=protector)
         self._producer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap,

@@ -18,13 +18,14 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 
 from projections import reads
+from projections.exports import subject_export
 from projections.timeline.model import HeadPage
 from services.platform.docs import add_offline_docs
 from services.platform.metrics import exposition
 from services.query.auth import authenticate
 from services.query.deps import QueryDeps
 from services.query.entries import json_response, masked_entry, masked_text
-from services.query.errors import install_error_handlers
+from services.query.errors import QueryError, install_error_handlers
 from services.query.live import live_events
 from services.query.params import (
     TIMELINE_PARAMETERS,
@@ -135,6 +136,24 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
                 "freshness": await deps.freshness(),
             }
         )
+
+    @app.get("/v1/customers/{customer_id}/export")
+    async def export(request: Request, customer_id: str) -> Response:
+        """Everything held about one person as one document (an access request); supervisors
+        only, unmasked, and audited as ``export``."""
+        key = authenticate(request, deps.keys)
+        if key.role != "supervisor":
+            raise QueryError(
+                403, "forbidden", f"role {key.role!r} cannot export a customer (supervisor)"
+            )
+        survivor = (await deps.resolve(key, customer_uuid(customer_id))).survivor
+        found = await deps.read(subject_export, key.tenant, survivor)
+        if found is None:  # erased or gone between the two reads
+            raise QueryError(404, "not_found", f"no customer {customer_id} in tenant {key.tenant}")
+        deps.audit.record(key, str(survivor), "export")
+        response = json_response({**found, "requested_id": customer_id})
+        response.headers["Content-Disposition"] = f'attachment; filename="{survivor}.json"'
+        return response
 
     @app.get("/v1/customers/{customer_id}/stream")
     async def stream(request: Request, customer_id: str) -> StreamingResponse:

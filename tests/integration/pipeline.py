@@ -10,12 +10,13 @@ into ClickHouse. Session-scoped so that the worker runs once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,14 @@ from typing import Any
 import orjson
 import pytest
 
+from events.privacy.protector import EnvelopeProtector
 from events.topics import CUSTOMERS, IDENTITY_COMMANDS, RESOLVED, SCORES, TOUCHPOINTS
 from events.touchpoint import decode_touchpoint
+from projections.opening import Opener
+from projections.rows import Rejected, SourceRecord
 from services.kafka.lag import group_lag
+from services.platform.settings import Settings
+from services.privacy.wiring import open_protector
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from services.simulator.simulation import SimulationConfig, simulate
 from tests.support import (
@@ -52,6 +58,27 @@ class Run:
     #: a third, small tenant for tests that append events later (so A and B stay as the oracle has them)
     live_tenant: str = ""
     live: list[dict[str, Any]] | None = None
+    #: the run's key store: a process that reads its log (a projector) needs the same keys
+    key_env: dict[str, str] = field(default_factory=dict)
+
+    def subject(self, tenant: str, kind: str, value: str) -> str:
+        """What the identity store knows a (normalized) identifier by."""
+        return _protector(tuple(sorted(self.key_env.items()))).subject(tenant, kind, value)
+
+
+@functools.cache
+def _protector(key_env: tuple[tuple[str, str], ...]) -> EnvelopeProtector:
+    protector = open_protector(Settings.from_env(dict(key_env)))
+    assert protector is not None, "the pipeline run seals (TOUCHLINE_ENCRYPT_PII is on)"
+    return protector
+
+
+def key_env_of(data: Path) -> dict[str, str]:
+    """The variables that point a process at the key store of the run in ``data``."""
+    return {
+        "TOUCHLINE_KEY_STORE": f"sqlite://{data / 'privacy.sqlite3'}",
+        "TOUCHLINE_ROOT_KEY_FILE": str(data / "root.key"),
+    }
 
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -64,10 +91,14 @@ def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def _publish(bootstrap: str, tenant: str, events: list[dict[str, Any]]) -> None:
+def _publish(
+    bootstrap: str, tenant: str, events: list[dict[str, Any]], env: dict[str, str]
+) -> None:
+    """Sealed with the run's keys (its data directory's key store), as ingest would."""
     summary = PublishSummary()
     lines = [Line(i, {**e, "tenant": tenant}) for i, e in enumerate(events, 1)]
-    asyncio.run(publish_kafka(lines, bootstrap, tenant, "US", summary))
+    settings = Settings.from_env(env)
+    asyncio.run(publish_kafka(lines, bootstrap, tenant, "US", summary, settings=settings))
 
 
 def _wait_idle(bootstrap: str, group: str, timeout: float = 240) -> None:
@@ -109,16 +140,17 @@ def pipeline_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
             kafka_bootstrap,
             tenant_live,
             simulate(SimulationConfig(customers=30, seed=33), END).events,
+            env,
         )
-        _publish(kafka_bootstrap, tenant_a, sim.events)
+        _publish(kafka_bootstrap, tenant_a, sim.events, env)
         half = len(shuffled) // 2
-        _publish(kafka_bootstrap, tenant_b, shuffled[:half])
+        _publish(kafka_bootstrap, tenant_b, shuffled[:half], env)
         wait_until(lambda: _count_tenant(kafka_bootstrap, since[RESOLVED], tenant_b) > 500, 120,
                    "the worker to be busy with tenant B", 0.5)  # fmt: skip
         killed_after = _count_tenant(kafka_bootstrap, since[RESOLVED], tenant_b)
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
-        _publish(kafka_bootstrap, tenant_b, shuffled[half:])
+        _publish(kafka_bootstrap, tenant_b, shuffled[half:], env)
         worker = _worker(env, log)
         _wait_idle(kafka_bootstrap, group)
     finally:
@@ -134,6 +166,7 @@ def pipeline_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory)
         f"sqlite://{data / 'identity.sqlite3'}",
         killed_after,
         tenant_live,
+        key_env_of(data),
     )
 
 
@@ -152,21 +185,33 @@ def _collect(
     store: str,
     killed_after: int,
     live_tenant: str,
+    key_env: dict[str, str],
 ) -> Run:
-    def read(topic: str) -> list[dict[str, Any]]:
-        values = [
-            orjson.loads(r.value) for r in asyncio.run(read_since(bootstrap, since[topic], topic))
-        ]
-        return [v for v in values if v.get("tenant") in (*tenants, live_tenant)]
+    """What the worker wrote, opened (the oracle compares values in clear)."""
+    opener = Opener(_protector(tuple(sorted(key_env.items()))))
+    ours = (*tenants, live_tenant)  # other tests' tenants share the broker, not the keys
 
-    logged = [
-        decode_touchpoint(r.value).as_dict()
-        for r in asyncio.run(read_since(bootstrap, since[TOUCHPOINTS], TOUCHPOINTS))
-    ]
+    def records_of(topic: str) -> list[SourceRecord]:
+        return [SourceRecord(topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+                for r in asyncio.run(read_since(bootstrap, since[topic], topic))
+                if orjson.loads(r.value).get("tenant") in ours]  # fmt: skip
+
+    def read(topic: str) -> list[dict[str, Any]]:
+        records = records_of(topic)
+        rejected: list[Rejected] = []
+        if topic == RESOLVED:
+            records = opener.resolved(records, rejected)
+        elif topic == CUSTOMERS:
+            records = opener.customers(records, rejected)
+        assert not rejected, rejected[:3]
+        return [orjson.loads(r.value) for r in records]
+
+    opened = opener.resolved(records_of(TOUCHPOINTS), [])
+    logged = [decode_touchpoint(r.value).as_dict() for r in opened]
     by_tenant: dict[str, list[dict[str, Any]]] = {t: [] for t in (*tenants, live_tenant)}
     for envelope in logged:
         if envelope["tenant"] in by_tenant:
             by_tenant[envelope["tenant"]].append(envelope)
     live = by_tenant.pop(live_tenant)
     return Run(by_tenant, read(RESOLVED), read(CUSTOMERS), read(SCORES), store, killed_after,
-               live_tenant, live)  # fmt: skip
+               live_tenant, live, key_env)  # fmt: skip

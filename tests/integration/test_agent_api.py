@@ -74,7 +74,7 @@ def agents(
     data = tmp_path_factory.mktemp("agents")
     port = free_port()
     group = f"agents-{random_tenant()}"
-    env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(data), TOUCHLINE_PROJECTOR_GROUP=group,
+    env = base_env(kafka_bootstrap, **pipeline_run.key_env, TOUCHLINE_DATA_DIR=str(data), TOUCHLINE_PROJECTOR_GROUP=group,
                    TOUCHLINE_QUERY_PORT=str(port))  # fmt: skip
     tokens = {(tenant, role): cli(env, "keys", "create", "--tenant", tenant, "--role", role).stdout.strip()
               for tenant in [*pipeline_run.tenants, pipeline_run.live_tenant]
@@ -116,7 +116,9 @@ def _someone(agents: Agents, tenant: str, needs: tuple[str, ...]) -> tuple[froze
         kinds = {key.split(":", 1)[0] for key in group}
         if set(needs) <= kinds:
             kind, value = next(iter(sorted(group))).split(":", 1)
-            return group, str(resolver.customer_of(tenant, kind, value))
+            return group, str(
+                resolver.customer_of(tenant, kind, agents.run.subject(tenant, kind, value))
+            )
     raise AssertionError(f"no simulated customer has {needs}")
 
 

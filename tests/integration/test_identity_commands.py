@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from events.topics import CUSTOMERS, DEADLETTER, IDENTITY_COMMANDS, RESOLVED, SCORES, TOUCHPOINTS
+from services.platform.settings import Settings
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from tests.samples import call_completed, chat_message
 from tests.support import (
@@ -55,7 +56,10 @@ class Worker:
     def publish(self, *events: dict[str, Any]) -> None:
         lines = [Line(i, {**e, "tenant": self.tenant}) for i, e in enumerate(events, 1)]
         summary = PublishSummary()
-        asyncio.run(publish_kafka(lines, self.bootstrap, self.tenant, "US", summary))
+        settings = Settings.from_env(self.env)  # the worker's keys, as ingest would seal
+        asyncio.run(
+            publish_kafka(lines, self.bootstrap, self.tenant, "US", summary, settings=settings)
+        )
         assert summary.accepted == len(events), summary
 
     def wait_for(

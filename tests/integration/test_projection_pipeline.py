@@ -52,7 +52,7 @@ def projected(
 ) -> Iterator[Projected]:
     data = tmp_path_factory.mktemp("projector")
     group = f"projector-{random_tenant()}"
-    env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(data), TOUCHLINE_PROJECTOR_GROUP=group,
+    env = base_env(kafka_bootstrap, **pipeline_run.key_env, TOUCHLINE_DATA_DIR=str(data), TOUCHLINE_PROJECTOR_GROUP=group,
                    TOUCHLINE_CLICKHOUSE_URL=f"chdb://{data / 'clickhouse'}",
                    TOUCHLINE_PROJECTOR_FLUSH_ROWS="1500", TOUCHLINE_QUERY_PORT=str(free_port()))  # fmt: skip
     log = data / "projector.log"
@@ -102,7 +102,9 @@ def test_timelines_read_through_merges(projected: Projected) -> None:
         resolver = IdentityResolver(eventsourcing_env(projected.run.store_url))
         for group in oracle.expected_customers(envelopes):
             kind, value = next(iter(sorted(group))).split(":", 1)
-            survivor = resolver.customer_of(tenant, kind, value)
+            survivor = resolver.customer_of(
+                tenant, kind, projected.run.subject(tenant, kind, value)
+            )
             timeline = projected.store.query_rows(
                 "SELECT toString(event_id) FROM touchpoints WHERE tenant = {t:String} AND customer_id IN "
                 "(SELECT {c:UUID} UNION ALL SELECT alias_id FROM customer_aliases "

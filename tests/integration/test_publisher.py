@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from events.problems import EventRejected
+from services.platform.settings import Settings
 from services.publishing.publisher import Publisher
 from services.simulator.simulation import SimulationConfig, simulate
 from tests import samples
@@ -18,24 +19,31 @@ from tests.support import ApiServer, cli, end_offsets, random_tenant, read_since
 pytestmark = pytest.mark.integration
 
 
-async def test_publisher_writes_validated_events(kafka_bootstrap: str) -> None:
+async def test_publisher_writes_validated_events_sealed_by_default(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     tenant = random_tenant()
     since = await end_offsets(kafka_bootstrap)
     events = samples.batch(30)
-    async with Publisher(kafka_bootstrap, tenant, compression="zstd") as publisher:
-        ids = await publisher.publish_many(events)
-        one = await publisher.publish(samples.without(samples.chat_message(), "event_id"))
-    written = [orjson.loads(r.value) for r in await read_since(kafka_bootstrap, since)]
+    events[0]["identities"] = {"email": "sealed.by.default@x.io"}
+    settings = Settings.from_env({"TOUCHLINE_DATA_DIR": str(tmp_path)})  # no protector passed
+    async with Publisher(kafka_bootstrap, tenant, compression="zstd", settings=settings) as pub:
+        ids = await pub.publish_many(events)
+        one = await pub.publish(samples.without(samples.chat_message(), "event_id"))
+    records = await read_since(kafka_bootstrap, since)
+    written = [orjson.loads(r.value) for r in records]
     assert sorted(e["event_id"] for e in written) == sorted([*ids, one])
     assert {e["tenant"] for e in written} == {tenant}
     assert ids == [e["event_id"] for e in events]
+    assert not any(b"sealed.by.default" in r.value + (r.key or b"") for r in records)
 
 
 async def test_publisher_refuses_the_batch_before_sending_anything(kafka_bootstrap: str) -> None:
     since = await end_offsets(kafka_bootstrap)
     events = samples.batch(10)
     events[6]["payload"] = {}
-    async with Publisher(kafka_bootstrap, random_tenant()) as publisher:
+    settings = Settings.from_env({"TOUCHLINE_ENCRYPT_PII": "off"})
+    async with Publisher(kafka_bootstrap, random_tenant(), settings=settings) as publisher:
         with pytest.raises(EventRejected) as refused:
             await publisher.publish_many(events)
     assert refused.value.index == 6

@@ -31,7 +31,7 @@ def _final_partition(run: Run, tenant: str) -> list[frozenset[str]]:
     groups: dict[Any, set[str]] = defaultdict(set)
     for envelope in run.tenants[tenant]:
         for kind, value in envelope["identities"].items():
-            owner = resolver.customer_of(tenant, kind, value)
+            owner = resolver.customer_of(tenant, kind, run.subject(tenant, kind, value))
             if owner is not None:
                 groups[owner].add(f"{kind}:{value}")
     return [frozenset(g) for g in groups.values()]
@@ -78,7 +78,7 @@ def test_scores_match_the_oracle(run: Run) -> None:
         resolver = IdentityResolver(eventsourcing_env(run.store_url))
         for group in oracle.expected_customers(envelopes):
             kind, value = next(iter(sorted(group))).split(":", 1)
-            customer = resolver.customer_of(tenant, kind, value)
+            customer = resolver.customer_of(tenant, kind, run.subject(tenant, kind, value))
             score = latest.get((tenant, str(customer)))
             assert score is not None, (tenant, sorted(group))
             facts = oracle.facts_for(group, envelopes)

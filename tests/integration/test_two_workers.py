@@ -21,6 +21,7 @@ import pytest
 from events.contracts.heartbeat import Heartbeat
 from events.topics import HEARTBEATS, IDENTITY_COMMANDS, RESOLVED, TOUCHPOINTS
 from services.platform.heartbeats import instance_id
+from services.platform.settings import Settings
 from services.publishing.file_publish import Line, PublishSummary, publish_kafka
 from tests import samples
 from tests.support import (
@@ -95,7 +96,8 @@ def test_two_workers_on_one_host_share_the_partitions_and_resolve_each_event_onc
     since = asyncio.run(end_offsets(kafka_bootstrap, RESOLVED))
     summary = PublishSummary()
     lines = [Line(i, e) for i, e in enumerate(events, 1)]
-    asyncio.run(publish_kafka(lines, kafka_bootstrap, tenant, "US", summary))
+    settings = Settings.from_env(base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(data)))
+    asyncio.run(publish_kafka(lines, kafka_bootstrap, tenant, "US", summary, settings=settings))
     assert summary.accepted == 120
 
     def resolved() -> Counter[str]:
