@@ -19,6 +19,8 @@ from events.catalog import Catalog
 from events.problems import Problem, pointer
 
 _FastCheck = Callable[[Any], Any]
+#: problems reported per event: enough to fix a batch, too few to amplify a hostile one
+MAX_PROBLEMS = 100
 
 
 class SchemaValidator:
@@ -34,11 +36,16 @@ class SchemaValidator:
                 self._fast[(name, version)] = fastjsonschema.compile(schema)
                 self._full[(name, version)] = jsonschema.Draft7Validator(schema)
         self._envelope = jsonschema.Draft7Validator(catalog.envelope_schema)
+        identities = catalog.envelope_schema["properties"]["identities"]["properties"]
+        self.identity_kinds = frozenset(identities)
 
     def problems(self, event: object) -> list[Problem]:
         """Every schema problem of ``event``; an empty list means valid."""
         if not isinstance(event, dict):
             return [Problem("", f"an event must be a JSON object, got {_json_type(event)}")]
+        unknown = self._unknown_kinds(event.get("identities"))
+        if unknown is not None:
+            return [unknown]
         key = self._type_key(event)
         if isinstance(key, Problem):
             return [key, *self._envelope_problems(event)]
@@ -47,6 +54,21 @@ class SchemaValidator:
         except fastjsonschema.JsonSchemaValueException:
             return self._all_problems(self._full[key], event)
         return []
+
+    def _unknown_kinds(self, identities: object) -> Problem | None:
+        """Unknown identity kinds, named once before any other check: an event with 80,000
+        of them must cost a set difference, not 80,000 validation errors."""
+        if not isinstance(identities, dict):
+            return None
+        unknown = identities.keys() - self.identity_kinds
+        if not unknown:
+            return None
+        named = ", ".join(repr(k[:40]) for k in sorted(unknown)[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        return Problem(
+            "/identities",
+            f"unknown identity kinds {named}{more} (known: {', '.join(sorted(self.identity_kinds))})",
+        )
 
     def _type_key(self, event: Mapping[str, Any]) -> tuple[str, int] | Problem:
         name = event.get("type")
@@ -75,6 +97,9 @@ class SchemaValidator:
         for error in validator.iter_errors(event):
             for problem in _explain(error):
                 seen.setdefault(problem.pointer + problem.message, problem)
+            if len(seen) >= MAX_PROBLEMS:
+                found = sorted(seen.values(), key=lambda p: p.pointer)[:MAX_PROBLEMS]
+                return [*found, Problem("", f"and more: only the first {MAX_PROBLEMS} are shown")]
         return sorted(seen.values(), key=lambda p: p.pointer)
 
 
@@ -87,7 +112,7 @@ def _explain(error: jsonschema.ValidationError) -> list[Problem]:
         return [Problem(pointer(*base, n), "required field is missing") for n in missing]
     if error.validator == "additionalProperties" and isinstance(instance, dict):
         known = set(error.schema.get("properties", {}))
-        extra = [n for n in instance if n not in known]
+        extra = [n for n in instance if n not in known][:MAX_PROBLEMS]
         return [Problem(pointer(*base, n), "unexpected field (not in the schema)") for n in extra]
     if error.validator == "pattern" and "description" in error.schema:
         return [

@@ -104,7 +104,15 @@ def _rfm(store: ProjectionStore, params: dict[str, Any]) -> list[dict[str, Any]]
         "WHERE tenant = {t:String} AND customer_id IN {ids:Array(UUID)} ORDER BY as_of",
         params,
     )
-    names = "customer_id as_of recency_days frequency monetary segment churn_risk".split()
+    names = [
+        "customer_id",
+        "as_of",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "segment",
+        "churn_risk",
+    ]
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 
@@ -116,7 +124,7 @@ def _merges(store: ProjectionStore, params: dict[str, Any]) -> list[dict[str, An
         "OR toString(survivor_id) IN {ids:Array(String)}) ORDER BY merged_at, alias_id",
         params,
     )
-    names = "alias_id survivor_id reason cause_event_id merged_at".split()
+    names = ["alias_id", "survivor_id", "reason", "cause_event_id", "merged_at"]
     return [dict(zip(names, row, strict=True)) for row in rows]
 
 

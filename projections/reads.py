@@ -277,3 +277,15 @@ def freshness(store: ProjectionStore) -> dict[str, Any]:
         " GROUP BY projection_name, topic, partition) GROUP BY projection_name ORDER BY projection_name"
     )
     return {str(name): {"lag_records": int(lag), "last_write": at} for name, lag, at in rows}
+
+
+def owner_of(store: ProjectionStore, tenant: str, kind: str, value: str) -> uuid.UUID | None:
+    """The customer a (normalized) identifier is linked to now, if any."""
+    rows = store.query_rows(
+        "SELECT toString(argMax(customer_id, version)), argMax(linked, version) FROM identities "
+        "WHERE tenant = {t:String} AND kind = {k:String} AND value = {v:String}",
+        {"t": tenant, "k": kind, "v": value},
+    )
+    if not rows or not rows[0][1]:
+        return None
+    return uuid.UUID(rows[0][0])

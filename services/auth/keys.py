@@ -15,7 +15,7 @@ from typing import Literal
 
 Role = Literal["publisher", "agent", "supervisor", "analyst", "operator"]
 #: agent: reads customers with email/phone masked; supervisor: reads them in full;
-#: operator: runs projection replays on the projection service
+#: operator: runs projection replays on the projection service (platform-wide, see PLATFORM)
 ROLES: tuple[Role, ...] = ("publisher", "agent", "supervisor", "analyst", "operator")
 _PREFIX = {
     "publisher": "tlp",
@@ -24,6 +24,11 @@ _PREFIX = {
     "analyst": "tln",
     "operator": "tlo",
 }
+
+
+#: the tenant of an operator key: a replay rebuilds one table that holds every tenant, so
+#: operator keys are the platform's, never a tenant's (docs/decisions/0028-platform-operators.md)
+PLATFORM = "*"
 
 
 class KeyError_(ValueError):
@@ -38,6 +43,10 @@ class ApiKey:
     tenant: str
     role: Role
     types: tuple[str, ...]
+
+    @property
+    def platform_operator(self) -> bool:
+        return self.role == "operator" and self.tenant == PLATFORM
 
     def may_publish(self, event_type: str) -> bool:
         """Publishers may send the types matching their patterns (all types when none given)."""
@@ -68,3 +77,7 @@ class KeyStore(abc.ABC):
     @abc.abstractmethod
     def lookup(self, key: str) -> ApiKey | None:
         """The grant of an active key; None for unknown or revoked keys."""
+
+    @abc.abstractmethod
+    def is_active(self, key_id: str) -> bool:
+        """Whether the key with this id is still unrevoked (long-lived streams ask again)."""

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from services.auth.keys import ROLES, ApiKey, KeyError_, KeyStore, Role, digest, new_key
+from services.auth.keys import PLATFORM, ROLES, ApiKey, KeyError_, KeyStore, Role, digest, new_key
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _SCHEMA = """
@@ -35,7 +35,10 @@ class SqliteKeyStore(KeyStore):
     def create(self, tenant: str, role: Role, types: tuple[str, ...] = ()) -> str:
         if role not in ROLES:
             raise KeyError_(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        if not _TENANT.match(tenant):
+        if role == "operator" and tenant != PLATFORM:
+            raise KeyError_("operator keys act on every tenant's projections: create one "
+                            "without --tenant")  # fmt: skip
+        if role != "operator" and not _TENANT.match(tenant):
             raise KeyError_(f"tenant must match {_TENANT.pattern}, not {tenant!r}")
         if types and role != "publisher":
             raise KeyError_("only publisher keys are limited to event types")
@@ -69,6 +72,13 @@ class SqliteKeyStore(KeyStore):
             return None
         types = tuple(t for t in row[3].split(",") if t)
         return ApiKey(key_id=row[0], tenant=row[1], role=row[2], types=types)
+
+    def is_active(self, key_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM api_keys WHERE key_id = ? AND revoked_at IS NULL", (key_id,)
+            ).fetchone()
+        return row is not None
 
     def close(self) -> None:
         self._db.close()

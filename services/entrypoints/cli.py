@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--demo-rate", type=float, default=20.0, help="demo events per second")
     up.set_defaults(handler=_up)
 
+    from services.entrypoints.export_command import add_export_action
     from services.entrypoints.projection_commands import add_projection_commands
     from services.identity.cli import add_identity_command
     from services.imports.cli import add_import_command
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_simulate_command(sub)
     add_publish_command(sub)
-    add_identity_command(sub)
+    add_export_action(add_identity_command(sub))
     add_import_command(sub)
     add_projection_commands(sub)
     return parser
@@ -106,7 +107,7 @@ def _key_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     keys = sub.add_parser("keys", help="create and revoke API keys")
     actions = keys.add_subparsers(required=True, metavar="ACTION")
     create = actions.add_parser("create", help="print a new key alone on stdout")
-    create.add_argument("--tenant", required=True)
+    create.add_argument("--tenant", help="the key's tenant (every role but operator)")
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--types", nargs="*", default=[], help="publisher only: type patterns")
     create.set_defaults(handler=_keys_create)
@@ -116,12 +117,17 @@ def _key_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    from services.auth.keys import KeyError_
+    from services.auth.keys import PLATFORM, KeyError_
     from services.auth.sqlite import SqliteKeyStore
 
     types = tuple(t for item in args.types for t in item.split(",") if t)
+    if (args.role == "operator") != (args.tenant is None):
+        print("keys: " + ("operator keys are the platform's: no --tenant" if args.tenant
+                          else f"a {args.role} key needs --tenant"), file=sys.stderr)  # fmt: skip
+        return 2
     try:
-        print(SqliteKeyStore(settings.keys_db_path).create(args.tenant, args.role, types))
+        store = SqliteKeyStore(settings.keys_db_path)
+        print(store.create(args.tenant or PLATFORM, args.role, types))
     except KeyError_ as exc:
         print(f"keys: {exc}", file=sys.stderr)
         return 2

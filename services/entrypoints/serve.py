@@ -7,6 +7,7 @@ import logging
 
 import uvicorn
 
+from services.compat.uvicorn import HeaderTimeoutProtocol
 from services.kafka.topics import ensure_topics
 from services.platform.settings import Settings
 
@@ -29,5 +30,5 @@ def serve_http(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=HeaderTimeoutProtocol,  # httptools' protocol with a header deadline
     )

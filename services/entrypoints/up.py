@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 
 from events.contracts.heartbeat import Heartbeat
 from services.auth.sqlite import SqliteKeyStore
+from services.compat.uvicorn import HeaderTimeoutProtocol
 from services.entrypoints.roots.ingest import ingest_app
 from services.kafka.broker import BrokerError, LocalKafkaBroker
 from services.kafka.topics import TopicError, ensure_topics, wait_for_coordinator
@@ -132,6 +133,7 @@ async def _run(
             port=settings.http_port,
             log_level="warning",
             access_log=False,
+            http=HeaderTimeoutProtocol,  # its deadline was set as the app was made
         )
     )
     stop = asyncio.Event()

@@ -31,8 +31,11 @@ EXIT_REJECTED = 2
 EXIT_BROKER_DOWN = 3
 
 
-def add_identity_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    identity = sub.add_parser("identity", help="unmerge an identifier, or erase a customer")
+def add_identity_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The ``identity`` command; its actions are returned for the read side's (``export``)."""
+    identity = sub.add_parser("identity", help="unmerge an identifier, erase or export a customer")
     actions = identity.add_subparsers(required=True, metavar="ACTION")
     detach = actions.add_parser(
         "detach", help="split a wrongly linked identifier into its own customer"
@@ -49,6 +52,7 @@ def add_identity_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
     erase.add_argument("--value")
     erase.add_argument("--reason", required=True, help="kept in the customer's history")
     erase.set_defaults(handler=_erase)
+    return actions
 
 
 def _detach(args: argparse.Namespace, settings: Settings) -> int:

@@ -46,7 +46,7 @@ def detach_command(
     """``region``: the default phone region, as ingest normalizes numbers; ``subject``: how
     ingest names identifiers (``EnvelopeProtector.subject``: the command never carries the
     value in clear), as is when encryption is off."""
-    kind, value = _normalized(kind, value, region)
+    kind, value = normalized_identifier(kind, value, region)
     return DetachIdentity(tenant, str(uuid.uuid4()), kind, subject(tenant, kind, value),
                           _reason(reason))  # fmt: skip
 
@@ -69,7 +69,7 @@ def erase_command(
             raise CommandRejected(f"customer id {customer_id!r} is not a UUID") from None
     else:
         assert kind is not None and value is not None
-        kind, value = _normalized(kind, value, region)
+        kind, value = normalized_identifier(kind, value, region)
         value = subject(tenant, kind, value)
     return EraseCustomer(tenant, str(uuid.uuid4()), _reason(reason), customer_id, kind, value)
 
@@ -79,7 +79,8 @@ def command_record(command: Command) -> Record:
     return Record(command.tenant.encode(), encode_command(command))
 
 
-def _normalized(kind: str, value: str, region: str) -> tuple[str, str]:
+def normalized_identifier(kind: str, value: str, region: str) -> tuple[str, str]:
+    """``(kind, value)`` as ingest normalizes them, or ``CommandRejected`` saying why not."""
     if kind not in PRIMARY_ORDER:
         raise CommandRejected(f"unknown identity kind {kind!r} (one of {', '.join(PRIMARY_ORDER)})")
     normalized, problems = normalize_identities({kind: value}, region)

@@ -4,7 +4,9 @@ The resolver stores customer events in its database; this relay reads the
 notification log from the last relayed position, publishes, waits for the
 acknowledgement, then records the new position (tracking ``customers-relay``).
 A crash in between republishes a few events: consumers deduplicate by
-(customer_id, version). A merge is also announced on ``touchpoints.resolved``,
+(customer_id, version). Worker processes sharing one identity store each run a
+relay; when two publish the same page, the second to record the position
+finds it taken and moves on. A merge is also announced on ``touchpoints.resolved``,
 keyed by the absorbed customer, so per-customer state can follow it.
 """
 
@@ -15,7 +17,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from events.contracts.customers import CustomerEvent, CustomerProfile
 from events.contracts.resolved import (
@@ -67,8 +69,14 @@ class CustomerEventRelay:
             resolved, dead = [], []
             if not notifications:
                 return sent
-            recorder.insert_events([], tracking=Tracking(POSITION, notifications[-1].id))
             sent += len(customers)
+            try:
+                recorder.insert_events([], tracking=Tracking(POSITION, notifications[-1].id))
+            except IntegrityError:
+                # another worker process (same identity store) relayed this page first: the
+                # page went out twice, which consumers absorb (customer_id, version), but the
+                # batch's own records went out once and must not be retried with it
+                continue
 
     def _records(self, notifications: Any) -> tuple[list[Record], list[Record]]:
         customers: list[Record] = []

@@ -11,6 +11,7 @@ from events.intake import EventIntake, PreparedEvent
 from events.problems import Problem
 from events.records import record_of
 from events.timestamps import now_utc
+from events.validation import MAX_PROBLEMS
 from services.auth.keys import ApiKey
 from services.ingest.errors import IngestError
 from services.ingest.recent_ids import RecentIds
@@ -104,11 +105,14 @@ class IngestService:
         ]
         if errors:
             bad = len({e["index"] for e in errors})
+            shown = ""
+            if len(errors) > MAX_PROBLEMS:
+                shown = f" (the first {MAX_PROBLEMS} of {len(errors)} problems are listed)"
             raise IngestError(
                 422,
                 "invalid_events",
-                f"{bad} of {len(events)} events are invalid; nothing was written",
-                errors,
+                f"{bad} of {len(events)} events are invalid; nothing was written{shown}",
+                errors[:MAX_PROBLEMS],
             )
         return [r for r in results if isinstance(r, PreparedEvent)]
 

@@ -115,6 +115,10 @@ class Settings:
     default_phone_region: str = "US"
     max_batch_events: int = 1000
     max_body_bytes: int = 1_048_576
+    #: a request's headers, and then its body, must arrive within these (else 408): a client
+    #: sending a byte every few seconds must not hold a connection open
+    header_timeout_s: int = 10
+    body_timeout_s: int = 30
     dedup_cache_size: int = 200_000
     ingest_instance_id: str = field(default_factory=socket.gethostname)
     #: per analyst query: seconds, bytes of memory, rows read, rows returned
@@ -193,6 +197,8 @@ class Settings:
             ).upper(),
             max_batch_events=_int(env, "TOUCHLINE_MAX_BATCH_EVENTS", base.max_batch_events, 1),
             max_body_bytes=_int(env, "TOUCHLINE_MAX_BODY_BYTES", base.max_body_bytes, 1024),
+            header_timeout_s=_int(env, "TOUCHLINE_HEADER_TIMEOUT_S", base.header_timeout_s, 1),
+            body_timeout_s=_int(env, "TOUCHLINE_BODY_TIMEOUT_S", base.body_timeout_s, 1),
             dedup_cache_size=_int(env, "TOUCHLINE_DEDUP_CACHE_SIZE", base.dedup_cache_size, 0),
             ingest_instance_id=_str(env, "TOUCHLINE_INGEST_INSTANCE_ID", socket.gethostname()),
             sql_max_seconds=_int(env, "TOUCHLINE_SQL_MAX_SECONDS", 10, 1),

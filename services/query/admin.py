@@ -3,7 +3,9 @@
 In the embedded default only this process can open the chDB directory, so a
 replay that must not interrupt reads runs here, in a thread, beside the live
 projector and the agents' reads; ``touchline replay`` asks for it when the
-directory is taken. Only keys with role ``operator`` may call these routes.
+directory is taken. Only platform operator keys (role ``operator``, no tenant) may
+call these routes: a projection is one table for every tenant, so a tenant's key
+cannot be let near it (docs/decisions/0028-platform-operators.md).
 """
 
 from __future__ import annotations
@@ -93,9 +95,12 @@ def admin_router(keys: KeyStore, replays: Replays) -> APIRouter:
         )
         if key is None:
             return _error(401, "unauthenticated", "send 'Authorization: Bearer <operator key>'")
-        if key.role != "operator":
+        if not key.platform_operator:
             return _error(
-                403, "forbidden", f"role {key.role!r} cannot replay projections (operator)"
+                403,
+                "forbidden",
+                f"a {key.role} key of tenant {key.tenant!r} cannot replay projections: they hold "
+                "every tenant (a platform operator key: touchline keys create --role operator)",
             )
         return None
 

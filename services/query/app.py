@@ -78,7 +78,10 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         key = authenticate(request, deps.keys)
         masker = deps.masker(key.role)
         candidates = search_candidates(query, deps.region)
-        found = await deps.read(reads.search, key.tenant, candidates, query, limit, offset)
+        # a masked role matches whole identifiers only: a prefix search would unmask one
+        # character at a time (``alice.s`` a hit, ``alice.x`` none)
+        prefix = query if masker.full else ""
+        found = await deps.read(reads.search, key.tenant, candidates, prefix, limit, offset)
         for hit in found:
             hit["matched"] = [
                 {"kind": m["kind"], "value": masker.identity(m["kind"], m["value"])}

@@ -3,11 +3,13 @@
 The store is read when the projector has written one of the customer's ids
 (survivor or alias), and at the latest every ``stream_poll_s`` as a safety
 net; in between the stream only checks, each second, that the agent is
-still there.
+still there, and every ``KEY_CHECK_S`` that its key has not been revoked: a
+revoked key's stream says so and ends (within 5 s of the revocation).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,17 +24,24 @@ from services.query.deps import QueryDeps
 from services.query.entries import masked_entry, sse
 from services.query.masking import Masker
 
+KEY_CHECK_S = 2.0
+
 
 async def live_events(
     deps: QueryDeps, request: Request, key: ApiKey, customer: uuid.UUID, masker: Masker
 ) -> AsyncIterator[bytes]:
     since = datetime.now(UTC)
     last_score: Any = None
-    beat = last_read = time.monotonic()
+    beat = last_read = checked = time.monotonic()
     yield b": connected\n\n"
     with deps.changes.subscribe([(key.tenant, str(customer))]) as changed:
         written = True
         while not await request.is_disconnected():
+            if time.monotonic() - checked >= KEY_CHECK_S:
+                checked = time.monotonic()
+                if not await asyncio.to_thread(deps.keys.is_active, key.key_id):
+                    yield sse("revoked", {"reason": "this key was revoked"})
+                    return
             if written or time.monotonic() - last_read >= deps.stream_poll_s:
                 last_read = time.monotonic()
                 resolution = await deps.reader.resolve(key.tenant, customer)

@@ -61,6 +61,10 @@ class Run:
     #: the run's key store: a process that reads its log (a projector) needs the same keys
     key_env: dict[str, str] = field(default_factory=dict)
 
+    def opener(self) -> Opener:
+        """What a projector of this run opens sealed values with (a replay needs the same)."""
+        return Opener(_protector(tuple(sorted(self.key_env.items()))))
+
     def subject(self, tenant: str, kind: str, value: str) -> str:
         """What the identity store knows a (normalized) identifier by."""
         return _protector(tuple(sorted(self.key_env.items()))).subject(tenant, kind, value)

@@ -9,6 +9,7 @@ stream, and the audit of every read.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import threading
 import time
@@ -29,6 +30,7 @@ from aiokafka import AIOKafkaProducer
 from events.catalog import load_catalog
 from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
 from projections.store import open_projection_store
+from services.auth.keys import digest, new_key
 from services.identity.resolver import IdentityResolver
 from services.identity.store import eventsourcing_env
 from services.kafka.lag import group_lag
@@ -144,6 +146,11 @@ def test_search_finds_a_customer_by_every_identifier_kind_and_format(agents: Age
             assert body["results"][0]["match"] == "exact"
     prefix = agents.ok("/v1/customers", tenant, query=email.split("@")[0][:6])
     assert customer in [r["customer_id"] for r in prefix["results"]]
+    # an agent reads emails masked: a prefix must not tell it the next character
+    masked = agents.ok("/v1/customers", tenant, role="agent", query=email.split("@")[0][:6])
+    assert masked["results"] == []
+    whole = agents.ok("/v1/customers", tenant, role="agent", query=email)
+    assert [r["customer_id"] for r in whole["results"]][:1] == [customer]
     assert agents.ok("/v1/customers", tenant, query="nobody-at-all@example.org")["results"] == []
 
 
@@ -373,6 +380,35 @@ def test_the_stream_pushes_a_new_entry(agents: Agents) -> None:
     assert time.monotonic() - sent < 10
 
 
+def test_a_stream_ends_within_5_s_of_its_key_being_revoked(agents: Agents) -> None:
+    tenant = agents.run.live_tenant
+    _, customer = _someone(agents, tenant, ("email",))
+    token = cli(agents.env, "keys", "create", "--tenant", tenant, "--role", "agent").stdout.strip()
+    events: list[str] = []
+    ended: list[float] = []
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{agents.url}/v1/customers/{customer}/stream",
+                          params={"token": token}, timeout=60) as response:  # fmt: skip
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    events.append(line.removeprefix("event: "))
+        ended.append(time.monotonic())
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    wait_until(lambda: httpx.get(agents.url + "/healthz", timeout=10).json()["streams_waiting_on"] > 0,
+               10, "the stream to wait on its customer", 0.1)  # fmt: skip
+    time.sleep(1.0)
+    cli(agents.env, "keys", "revoke", token)
+    revoked = time.monotonic()
+    listener.join(30)
+    assert ended and ended[0] - revoked <= 5.0, "the stream outlived its key"
+    assert events[-1:] == ["revoked"]
+    again = httpx.get(f"{agents.url}/v1/customers/{customer}/stream", params={"token": token})
+    assert again.status_code == 401
+
+
 def test_a_timeline_read_again_comes_from_memory_until_the_projector_writes(
     agents: Agents,
 ) -> None:
@@ -400,16 +436,12 @@ def test_a_timeline_read_again_comes_from_memory_until_the_projector_writes(
 def test_a_replay_on_the_running_service_keeps_reads_going(agents: Agents) -> None:
     tenant = next(iter(agents.run.tenants))
     _, customer = _someone(agents, tenant, ("email",))
-    operator = cli(
-        agents.env, "keys", "create", "--tenant", tenant, "--role", "operator"
-    ).stdout.strip()
+    operator = cli(agents.env, "keys", "create", "--role", "operator").stdout.strip()
     headers = {"Authorization": f"Bearer {operator}"}
     before = httpx.get(
         f"{agents.url}/v1/admin/checksum/touchpoints", headers=headers, timeout=60
     ).json()
-    assert (
-        agents.get("/v1/admin/checksum/touchpoints", tenant).status_code == 403
-    )  # supervisors may not
+    assert agents.get("/v1/admin/checksum/touchpoints", tenant).status_code == 403  # supervisors
     replaying = subprocess.Popen([TOUCHLINE, "replay", "touchpoints", "--key", operator], env=agents.env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     reads = []
@@ -424,6 +456,30 @@ def test_a_replay_on_the_running_service_keeps_reads_going(agents: Agents) -> No
     ).json()
     assert after == before and before["rows"] > 0
     assert f"checksum {before['checksum']}" in out
+
+
+def test_only_a_platform_operator_may_touch_every_tenants_projections(agents: Agents) -> None:
+    tenant = next(iter(agents.run.tenants))
+    refused = cli(agents.env, "keys", "create", "--tenant", tenant, "--role", "operator",
+                  check=False)  # fmt: skip
+    assert refused.returncode == 2 and "no --tenant" in refused.stderr
+    legacy = _legacy_tenant_operator_key(agents, tenant)  # as keys were made before
+    for method, path in [("GET", "/v1/admin/checksum/touchpoints"),
+                         ("POST", "/v1/admin/replay/touchpoints"),
+                         ("GET", "/v1/admin/replay/touchpoints")]:  # fmt: skip
+        answer = httpx.request(method, agents.url + path, timeout=30,
+                               headers={"Authorization": f"Bearer {legacy}"})  # fmt: skip
+        assert answer.status_code == 403, (path, answer.text)
+        assert "every tenant" in answer.json()["error"]["message"]
+
+
+def _legacy_tenant_operator_key(agents: Agents, tenant: str) -> str:
+    """An operator key scoped to one tenant, written as the key store wrote them before."""
+    key = new_key("operator")
+    with sqlite3.connect(agents.data / "keys.sqlite3") as db:
+        db.execute("INSERT INTO api_keys (digest, key_id, tenant, role, types, created_at) "
+                   "VALUES (?, ?, ?, 'operator', '', 0)", (digest(key), digest(key)[:12], tenant))  # fmt: skip
+    return key
 
 
 def _sql(agents: Agents, tenant: str | None, query: str, role: str = "analyst",
@@ -462,9 +518,36 @@ def test_analyst_sql_refuses_what_it_must_and_says_why(agents: Agents) -> None:
     assert _sql(agents, tenant, "SELECT 1", role="supervisor").status_code == 403
 
 
+def test_a_supervisor_exports_everything_held_about_a_person(agents: Agents) -> None:
+    tenant, other = list(agents.run.tenants)[:2]
+    group, customer = _someone(agents, tenant, ("email", "phone"))
+    document = agents.ok(f"/v1/customers/{customer}/export", tenant)
+    facts = oracle.facts_for(group, agents.run.tenants[tenant])
+    assert document["customer_id"] == customer and document["tenant"] == tenant
+    assert sorted(f"{i['kind']}:{i['value']}" for i in document["identities"]) == sorted(group)
+    assert sorted(e["event_id"] for e in document["timeline"]) == sorted(
+        f["event_id"] for f in facts
+    )  # the whole timeline, not a page
+    latest = [s for s in agents.run.scores if s["customer_id"] == customer][-1]
+    assert document["scores"]["engagement"][-1]["score"] == latest["engagement"]["score"]
+    assert document["profile"]["identities"]  # unmasked: an access request is answered in full
+    assert set(document) >= {"consent", "merges", "erasures", "scores", "timeline"}
+
+    by_cli = cli(agents.env, "identity", "export", "--key", agents.tokens[(tenant, "supervisor")],
+                 "--kind", "email", "--value", _value(group, "email").upper())  # fmt: skip
+    assert orjson.loads(by_cli.stdout)["customer_id"] == customer  # asked the running service
+
+    assert agents.get(f"/v1/customers/{customer}/export", tenant, role="agent").status_code == 403
+    assert agents.get(f"/v1/customers/{customer}/export", other).status_code == 404
+    refused = cli(agents.env, "identity", "export", "--key", agents.tokens[(tenant, "agent")],
+                  "--customer", customer, check=False)  # fmt: skip
+    assert refused.returncode == 2 and "403" in refused.stderr and not refused.stdout
+
+
 def test_every_read_is_audited(agents: Agents) -> None:
     tenant = next(iter(agents.run.tenants))
     _, customer = _someone(agents, tenant, ("email",))
+    agents.ok(f"/v1/customers/{customer}/export", tenant)
     agents.ok(f"/v1/customers/{customer}", tenant, role="agent")
     agents.ok(f"/v1/customers/{customer}/timeline", tenant, role="agent")
     # no wait: what the audit log buffered (it writes every 5 s) is written as the service stops
@@ -479,6 +562,7 @@ def test_every_read_is_audited(agents: Agents) -> None:
         store.close()
     whats = Counter((what, role) for what, role, _ in rows)
     assert whats[("profile", "agent")] >= 1 and whats[("timeline", "agent")] >= 1
+    assert whats[("export", "supervisor")] >= 1
     assert all(len(key_id) == 12 for *_, key_id in rows)  # the token's id, never the token
     store = open_projection_store(f"chdb:///{agents.data.resolve()}/clickhouse")
     try:

@@ -11,6 +11,8 @@ import openpyxl
 import orjson
 import pytest
 
+from services.platform.settings import Settings
+from services.privacy.wiring import open_protector
 from tests.support import base_env, cli, end_offsets, random_tenant, read_since
 
 pytestmark = pytest.mark.integration
@@ -64,13 +66,17 @@ def run_import(env: dict[str, str], path: Path, tenant: str) -> tuple[Any, list[
         orjson.loads(r.value)
         for r in asyncio.run(read_since(env["TOUCHLINE_KAFKA_BOOTSTRAP"], since))
     ]
-    return done, [e for e in written if e["tenant"] == tenant]
+    protector = open_protector(Settings.from_env(env))  # the import's keys
+    assert protector is not None
+    mine = [e for e in written if e["tenant"] == tenant]
+    assert not any(b"Hanako" in orjson.dumps(e) for e in mine)  # sealed in the log
+    return done, [opened.envelope for opened in protector.open_batch(mine)]
 
 
 def test_csv_and_xlsx_of_the_same_data_give_the_same_events(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    env = base_env(kafka_bootstrap)
+    env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(tmp_path))
     tenant = random_tenant()
     csv_path, xlsx_path = write_files(tmp_path)
 
@@ -102,7 +108,7 @@ def test_csv_and_xlsx_of_the_same_data_give_the_same_events(
 
 
 def test_history_rows_become_touchpoints(kafka_bootstrap: str, tmp_path: Path) -> None:
-    env = base_env(kafka_bootstrap)
+    env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(tmp_path))
     tenant = random_tenant()
     mapping = tmp_path / "visits.toml"
     mapping.write_text('type = "store.visited"\noccurred_at = "来店日時"\ntimezone = "Asia/Tokyo"\n'

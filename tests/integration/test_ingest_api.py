@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from typing import Any
 
@@ -11,6 +12,8 @@ import orjson
 import pytest
 
 from events.touchpoint import decode_touchpoint
+from services.platform.settings import Settings
+from services.privacy.wiring import open_protector
 from tests import samples
 from tests.support import ApiServer, end_offsets, random_tenant, read_since
 
@@ -28,6 +31,9 @@ class Client:
         self.tenant = tenant or random_tenant()
         self.key = key or api.key(self.tenant)
         self.since = asyncio.run(end_offsets(bootstrap))
+        protector = open_protector(Settings.from_env(api.env))  # the server's keys
+        assert protector is not None
+        self.protector = protector
 
     def post(self, body: Any, key: str | None = None, raw: bytes | None = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key or self.key}", "Content-Type": "application/json"}
@@ -35,9 +41,11 @@ class Client:
         return httpx.post(self.api.url + "/v1/events", content=content, headers=headers, timeout=30)
 
     def written(self) -> list[dict[str, Any]]:
+        """This tenant's records as logged, their sealed values opened."""
         records = asyncio.run(read_since(self.bootstrap, self.since))
         values = [orjson.loads(r.value) for r in records]
-        return [v for v in values if v["tenant"] == self.tenant]
+        mine = [v for v in values if v["tenant"] == self.tenant]
+        return [opened.envelope for opened in self.protector.open_batch(mine)]
 
 
 @pytest.fixture
@@ -63,7 +71,9 @@ def test_single_event_is_acknowledged_after_it_is_in_the_log(client: Client) -> 
 def test_record_key_is_tenant_and_primary_identity(client: Client, kafka_bootstrap: str) -> None:
     client.post(samples.chat_message(identities={"email": "A@B.example", "phone": "+14155552671"}))
     [record] = asyncio.run(read_since(kafka_bootstrap, client.since))
-    assert record.key == f"{client.tenant}|email:a@b.example".encode()
+    subject = client.protector.subject(client.tenant, "email", "a@b.example")
+    assert record.key == f"{client.tenant}|email:{subject}".encode()  # a keyed hash, no value
+    assert b"a@b.example" not in record.key + record.value
     assert dict(record.headers)["type"] == b"chat.message_received"
 
 
@@ -142,6 +152,32 @@ def test_batch_with_one_invalid_event_writes_nothing(client: Client) -> None:
         (17, "/type"),
     }
     assert "nothing was written" in body["message"]
+    assert client.written() == []
+
+
+def test_a_hostile_batch_gets_a_short_answer_and_the_service_stays_responsive(
+    client: Client, api: ApiServer
+) -> None:
+    """80,000 unknown identity kinds in one event (1 MB): once a 7 MB answer after seconds."""
+    flood = samples.call_completed()
+    flood["identities"] = {f"k{n}": "x" for n in range(80_000)}  # ~0.8 MB
+    many = [samples.chat_message(payload={"chat_id": "c", "surprise": 1}) for _ in range(300)]
+    answers: list[httpx.Response] = []
+    threads = [threading.Thread(target=lambda: answers.append(client.post(flood)))
+               for _ in range(3)]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    health = httpx.get(f"{api.url}/healthz", timeout=10)  # answered while they are judged
+    for thread in threads:
+        thread.join(60)
+    assert health.status_code == 200
+    assert [a.status_code for a in answers] == [422, 422, 422]
+    assert all(len(a.content) < 2_000 for a in answers), len(answers[0].content)
+    assert "unknown identity kinds 'k0'" in answers[0].json()["errors"][0]["message"]
+    capped = client.post(many)
+    body = capped.json()
+    assert capped.status_code == 422 and len(body["errors"]) == 100
+    assert "the first 100 of 300 problems" in body["message"]
     assert client.written() == []
 
 

@@ -162,9 +162,8 @@ def test_a_replay_of_touchpoints_has_the_live_checksum(
 ) -> None:
     live = checksum(projected.store, "touchpoints")
     seen: list[tuple[int, int]] = []
-    rebuilt = replay(
-        projected.store, kafka_bootstrap, "touchpoints", lambda d, t: seen.append((d, t))
-    )
+    rebuilt = replay(projected.store, kafka_bootstrap, "touchpoints",
+                     lambda d, t: seen.append((d, t)), opener=projected.run.opener())  # fmt: skip
     assert rebuilt == live and live.rows > 0
     assert seen and seen[-1][0] == seen[-1][1]  # the progress reached its total
     tables = {

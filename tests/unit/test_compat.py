@@ -68,3 +68,14 @@ def test_eventsourcing_recorders_store_every_position_in_one_transaction(tmp_pat
                            more_tracking=[Tracking("touchpoints-3", 41)])  # fmt: skip
     assert recorder.max_tracking_id("touchpoints-0") == 7
     assert recorder.max_tracking_id("touchpoints-3") == 41, "more_tracking no longer reaches SQL"
+
+
+def test_uvicorn_still_has_what_compat_uvicorn_touches() -> None:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    for name in ("connection_made", "on_message_begin", "on_headers_complete", "connection_lost"):
+        assert callable(getattr(HttpToolsProtocol, name)), name
+    source = inspect.getsource(HttpToolsProtocol.__init__)
+    assert "self.loop" in source and "self.transport" in inspect.getsource(
+        HttpToolsProtocol.connection_made
+    )

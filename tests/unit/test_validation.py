@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from events.catalog import load_catalog
-from events.validation import SchemaValidator
+from events.validation import MAX_PROBLEMS, SchemaValidator
 from tests import samples
 
 
@@ -78,3 +78,24 @@ def test_decimal_amounts_are_strings(validator: SchemaValidator) -> None:
         "channel": "online",
     }
     assert pointers(validator, event) == ["/payload/amount"]
+
+
+def test_unknown_identity_kinds_are_one_problem_found_before_anything_else(
+    validator: SchemaValidator,
+) -> None:
+    event = samples.call_completed()
+    event["identities"] = {f"k{n}": "x" for n in range(80_000)} | {"email": "a@x.io"}
+    event["payload"] = {"nonsense": True}  # not even looked at
+    problems = validator.problems(event)  # a set difference, not 80,000 errors
+    assert len(problems) == 1 and problems[0].pointer == "/identities"
+    assert "'k0', 'k1'" in problems[0].message and "79995 more" in problems[0].message
+
+
+def test_a_flood_of_unexpected_fields_reports_the_first_hundred(
+    validator: SchemaValidator,
+) -> None:
+    event = samples.chat_message()
+    event["payload"] |= {f"extra{n}": n for n in range(5_000)}
+    problems = validator.problems(event)
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[-1].message == f"and more: only the first {MAX_PROBLEMS} are shown"

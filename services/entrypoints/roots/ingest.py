@@ -9,6 +9,7 @@ from events.intake import EventIntake
 from events.topics import TOUCHPOINTS
 from services.auth.sqlite import SqliteKeyStore
 from services.ingest.app import IngestDeps, create_app
+from services.ingest.errors import IngestError
 from services.ingest.recent_ids import RecentIds
 from services.ingest.service import IngestService
 from services.kafka.event_log import KafkaEventLog
@@ -16,6 +17,7 @@ from services.platform.heartbeats import HealthView
 from services.platform.metrics import IngestMetrics
 from services.platform.settings import Settings
 from services.platform.slots import claim_worker_slot
+from services.platform.timeouts import install_request_deadlines
 from services.privacy.wiring import open_protector
 
 
@@ -45,7 +47,11 @@ def ingest_deps(settings: Settings) -> IngestDeps:
 
 
 def ingest_app(settings: Settings) -> FastAPI:
-    return create_app(ingest_deps(settings))
+    app = create_app(ingest_deps(settings))
+    install_request_deadlines(
+        app, settings, lambda status, code, message: IngestError(status, code, message).response()
+    )
+    return app
 
 
 def app_from_env() -> FastAPI:

@@ -35,6 +35,7 @@ from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, L
 from services.platform.metrics import ProjectorMetrics, RequestTimer
 from services.platform.readside_metrics import ReadSideCollector
 from services.platform.settings import Settings
+from services.platform.timeouts import install_request_deadlines
 from services.privacy.wiring import open_protector
 from services.query.admin import Replays, admin_router
 from services.query.analyst_api import analyst_router
@@ -43,6 +44,7 @@ from services.query.audit import AuditLog
 from services.query.cache import ReadCache
 from services.query.changes import ChangeFeed
 from services.query.deps import QueryDeps
+from services.query.errors import QueryError
 from services.query.readside import ReadSideSink
 
 log = logging.getLogger("touchline.projector")
@@ -121,8 +123,16 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
                       opener=opener)  # fmt: skip
     app.include_router(admin_router(keys, replays))
     app.include_router(analyst_router(store, keys, settings.sql_limits()))
+    protocol = install_request_deadlines(
+        app, settings, lambda status, code, message: QueryError(status, code, message).response()
+    )
     serving_config = uvicorn.Config(
-        app, host=settings.http_host, port=settings.query_port, log_level="warning", lifespan="off"
+        app,
+        host=settings.http_host,
+        port=settings.query_port,
+        log_level="warning",
+        lifespan="off",
+        http=protocol,
     )
     quiet_collector()
     server = QuietServer(serving_config)

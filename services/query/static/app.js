@@ -251,6 +251,7 @@ function listen() {
     list.insertBefore(row(entry, true), newer || null);
   });
   source.addEventListener("score", (e) => renderScore(JSON.parse(e.data)));
+  source.addEventListener("revoked", () => { source.close(); state.stream = null; askForToken(); });
   state.stream = source;
 }
 
