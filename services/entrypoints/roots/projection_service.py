@@ -36,6 +36,7 @@ from services.platform.readside_metrics import ReadSideCollector
 from services.platform.settings import Settings
 from services.query.admin import Replays, admin_router
 from services.query.analyst_api import analyst_router
+from services.query.analyst_page import analyst_page_router
 from services.query.app import create_query_app
 from services.query.audit import AuditLog
 from services.query.cache import ReadCache
@@ -115,6 +116,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=swapped)
     app.include_router(admin_router(keys, replays))
     app.include_router(analyst_router(store, keys, settings.sql_limits()))
+    app.include_router(analyst_page_router())
     serving_config = uvicorn.Config(
         app, host=settings.http_host, port=settings.query_port, log_level="warning", lifespan="off"
     )
@@ -132,7 +134,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     residing = asyncio.create_task(_keep_resident(index)) if index is not None else None
     if mirroring is not None:
         threading.Thread(target=mirroring.start, daemon=True, name="serving-index").start()
-    log.info("agent page and API on http://%s:%d/", settings.http_host, settings.query_port)
+    log.info("agent page and API on http://%s:%d/, analyst page on /analyst", settings.http_host,
+             settings.query_port)  # fmt: skip
     done = asyncio.create_task(stop.wait())
     await asyncio.wait({done, projecting, serving}, return_when=asyncio.FIRST_COMPLETED)
     projector.stop()
