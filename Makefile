@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := services/platform/static/vendor
 SWAGGER_DIST := web/node_modules/swagger-ui-dist
+ECHARTS := web/node_modules/echarts
 
 .PHONY: setup postgres chromium up test lint typecheck unit integration bench clean
 
@@ -25,6 +26,8 @@ $(VENDOR)/.installed: web/package.json web/package-lock.json
 	mkdir -p $(VENDOR)/swagger-ui
 	cp $(SWAGGER_DIST)/swagger-ui-bundle.js $(SWAGGER_DIST)/swagger-ui.css \
 	   $(SWAGGER_DIST)/favicon-32x32.png $(SWAGGER_DIST)/LICENSE $(VENDOR)/swagger-ui/
+	mkdir -p $(VENDOR)/echarts
+	cp $(ECHARTS)/dist/echarts.min.js $(ECHARTS)/LICENSE $(ECHARTS)/NOTICE $(VENDOR)/echarts/
 	touch $@
 
 # The identity-store contract tests start a private PostgreSQL cluster from Debian's packages.

@@ -18,9 +18,12 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from importlib.resources import files
 from pathlib import Path
 
-ANALYTICS_DOC = Path(__file__).resolve().parent.parent / "docs" / "analytics.md"
+#: ``docs/analytics.md``, found as a package resource (``projections/analytics.md`` links to it)
+#: so that an installed wheel, which has no ``docs/``, serves the same queries.
+ANALYTICS_DOC = Path(str(files("projections") / "analytics.md"))
 AS_OF_BINDING = "now64(3, 'UTC') AS as_of"
 CUSTOMER_BINDING = "toUUID('00000000-0000-0000-0000-000000000000') AS customer"
 

@@ -192,6 +192,7 @@ def _banner(
         lines.append(f"demo publisher key for tenant '{DEMO_TENANT}': {key}")
     if analyst:
         lines.append(f"demo analyst key (touchline sql --key ...): {analyst}")
+        lines.append(f"analyst page: http://{host}:{settings.query_port}/analyst?token={analyst}")
     lines.append("Ctrl-C stops everything.")
     print("\n".join(lines), file=sys.stderr, flush=True)
 

@@ -1,8 +1,9 @@
 """OpenAPI pages served with the service's own copy of Swagger UI, so ``/docs`` works offline.
 
 FastAPI's default page loads Swagger UI from a CDN: on a machine without
-internet it stayed blank. ``make setup`` copies swagger-ui-dist (from npm,
-pinned in ``web/package.json``) into ``static/vendor``; each API mounts it.
+internet it stayed blank. ``make setup`` copies swagger-ui-dist and the
+pages' other packages (from npm, pinned in ``web/package.json``) into
+``static/vendor``; each API mounts it at ``/vendor``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ SWAGGER = VENDOR / "swagger-ui"
 
 def add_offline_docs(app: FastAPI, title: str) -> None:
     """``/docs`` from local assets (the app must be made with ``docs_url=None, redoc_url=None``)."""
-    if SWAGGER.is_dir():
+    if VENDOR.is_dir():
         app.mount("/vendor", StaticFiles(directory=VENDOR), name="vendor")
 
     @app.get("/docs", include_in_schema=False)

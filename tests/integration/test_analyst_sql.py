@@ -225,6 +225,14 @@ def _event(tenant: str, n: int, k: int, channel: str) -> tuple[str, dict[str, An
             "order_id": f"{tenant}-{n}-{k}",
             "amount": f"{n + k}.50",
             "currency": "EUR",
+            "items": [
+                {
+                    "sku": f"sku-{k % 3}",
+                    "name": f"<{tenant}>",
+                    "quantity": 1,
+                    "unit_price": f"{n + k}.50",
+                }
+            ],
         }
     if channel == "email":
         steps = ["email.sent", "email.delivered", "email.opened", "email.clicked"]
@@ -481,7 +489,7 @@ def test_the_engine_layer_refuses_a_tenant_that_is_not_a_name(
 
 def documented(name: str) -> str:
     sql = documented_queries()[name]
-    if name in ("channel_mix", "multichannel_customers"):
+    if name in ("channel_mix", "multichannel_customers", "ltv_by_acquisition_channel"):
         return bind(sql, as_of=AS_OF)
     if name == "customer_timeline":
         return bind(sql, customer=cid(ME, 3))

@@ -261,37 +261,131 @@ def expect_rfm_segments(world: World) -> list[Row]:
     return sorted(rows, key=lambda r: (-r[1], r[0]))
 
 
+def expect_rfm_grid(world: World) -> list[Row]:
+    cells: Counter[tuple[int, int, str]] = Counter()
+    money: dict[tuple[int, int, str], Decimal] = defaultdict(Decimal)
+    for score in world.current().values():
+        rfm = score["rfm"]
+        recency, frequency = rfm["recency_days"], rfm["frequency"]
+        r = 4 if recency is None else 1 if recency <= 30 else 2 if recency <= 90 else 3
+        f = 1 if frequency >= 5 else 2 if frequency >= 2 else 3 if frequency == 1 else 4
+        cells[(r, f, rfm["segment"])] += 1
+        money[(r, f, rfm["segment"])] += Decimal(rfm["monetary"])
+    recency_bands, frequency_bands = ["0-30", "31-90", "91-365", "none"], ["5+", "2-4", "1", "0"]
+    return [(recency_bands[r - 1], frequency_bands[f - 1], segment, n, money[(r, f, segment)])
+            for (r, f, segment), n in sorted(cells.items())]  # fmt: skip
+
+
+def _net(events: list[dict[str, Any]]) -> Decimal:
+    """Purchases minus refunds."""
+    signs = {"purchase.completed": 1, "purchase.refunded": -1}
+    return sum((signs[e["type"]] * _amount(e) for e in events if e["type"] in signs), Decimal())
+
+
+def expect_revenue_deciles(world: World) -> list[Row]:
+    buyers = sorted(((_net(events), person) for person, events in world.by_person.items()
+                     if any(e["type"] == "purchase.completed" for e in events)),
+                    key=lambda b: (-b[0], b[1]))  # fmt: skip
+    assert len(buyers) >= 20, "the simulation should give a few buyers per decile"
+    size, larger = divmod(len(buyers), 10)  # ntile: the first `larger` groups one bigger
+    deciles, rank = [], 0
+    for decile in range(1, 11):
+        take = size + (decile <= larger)
+        deciles.append((decile, [net for net, _ in buyers[rank : rank + take]]))
+        rank += take
+    total = sum((net for net, _ in buyers), Decimal())
+    rows, running = [], Decimal()
+    for decile, nets in deciles:
+        revenue = sum(nets, Decimal())
+        running += revenue
+        rows.append((decile, len(nets), revenue, min(nets), max(nets),
+                     float(revenue) / float(total), float(running) / float(total)))  # fmt: skip
+    return rows
+
+
+CONTACT_CHANNELS = ("phone", "email", "sms", "chat", "social", "store", "web")
+
+
 def expect_churn_risk(world: World) -> list[Row]:
     rows = []
     for customer, score in world.current().items():
         rfm = score["rfm"]
         if rfm["churn_risk"] != "high":
             continue
-        purchases = [e for e in world.by_person[customer] if e["type"] == "purchase.completed"]
+        events = world.by_person[customer]
+        purchases = [e for e in events if e["type"] == "purchase.completed"]
         last = max(purchases, key=lambda e: (_at(e), e["event_id"]))
         pay = last["payload"]
+        contacts = [max((_at(e) for e in events if e["channel"] == ch), default=None)
+                    for ch in CONTACT_CHANNELS]  # fmt: skip
         rows.append((uuid.UUID(customer), Decimal(rfm["monetary"]), rfm["frequency"],
                      rfm["recency_days"], _at(last), pay["order_id"], pay["amount"],
-                     pay["currency"]))  # fmt: skip
+                     pay["currency"], *contacts))  # fmt: skip
     assert len(rows) >= 3, "the simulation should give several high-risk customers"
+    assert all(any(r[8:]) and not all(r[8:]) for r in rows)  # some channels used, some not
     return sorted(rows, key=lambda r: (-r[1], str(r[0])))
 
 
-def expect_ltv_by_first_channel(world: World) -> list[Row]:
+def expect_ltv_by_acquisition_channel(world: World) -> list[Row]:
     customers: Counter[str] = Counter()
     buyers: Counter[str] = Counter()
+    mature: Counter[str] = Counter()
     net: dict[str, Decimal] = defaultdict(Decimal)
-    for events in world.by_person.values():
-        channel = min(events, key=lambda e: (_at(e), e["event_id"]))["channel"]
+    net_30d: dict[str, Decimal] = defaultdict(Decimal)
+    for all_events in world.by_person.values():
+        events = [e for e in all_events if _at(e) <= END]
+        own = [e for e in events if e["type"] not in OUTBOUND]
+        if not own:
+            continue  # only ever written to: not acquired
+        first = min(own, key=lambda e: (_at(e), e["event_id"]))
+        channel, acquired_at = first["channel"], _at(first)
         customers[channel] += 1
-        buys = [e for e in events if e["type"] == "purchase.completed"]
-        buyers[channel] += bool(buys)
-        refunds = [e for e in events if e["type"] == "purchase.refunded"]
-        net[channel] += sum(map(_amount, buys), Decimal()) - sum(map(_amount, refunds), Decimal())
-    rows = [
-        (ch, n, buyers[ch], net[ch], round(float(net[ch]) / n, 2)) for ch, n in customers.items()
-    ]
+        buyers[channel] += any(e["type"] == "purchase.completed" for e in events)
+        net[channel] += _net(events)
+        if acquired_at <= END - timedelta(days=30):
+            mature[channel] += 1
+            horizon = acquired_at + timedelta(days=30)
+            net_30d[channel] += _net([e for e in events if _at(e) < horizon])
+    assert 0 < sum(mature.values()) < sum(customers.values())  # the horizon leaves some out
+    rows = [(ch, n, buyers[ch], net[ch], round(float(net[ch]) / n, 2), mature[ch],
+             round(float(net_30d[ch]) / mature[ch], 2) if mature[ch] else 0.0)
+            for ch, n in customers.items()]  # fmt: skip
     return sorted(rows, key=lambda r: (-r[3], r[0]))
+
+
+def expect_ctb_product_month(world: World) -> list[Row]:
+    lines = []  # (month, sku, name, person, order, quantity, revenue, (at, event_id))
+    for e in world.events:
+        if e["type"] == "purchase.completed":
+            month = _at(e).astimezone(UTC).date().replace(day=1)
+            for item in e["payload"]["items"]:
+                lines.append((month, item["sku"], item["name"], world.person(e), e["event_id"],
+                              item["quantity"], Decimal(item["unit_price"]) * item["quantity"],
+                              (_at(e), e["event_id"])))  # fmt: skip
+    first: dict[tuple[str, str], date] = {}
+    for month, sku, _, person, *_ in lines:
+        first[(person, sku)] = min(first.get((person, sku), date.max), month)
+    cells: dict[tuple[date, str], list[Any]] = defaultdict(list)
+    for line in lines:
+        cells[(line[0], line[1])].append(line)
+    rows = []
+    for (month, sku), group in sorted(cells.items()):
+        people = {line[3] for line in group}
+        new = {p for p in people if first[(p, sku)] == month}
+        name = max(group, key=lambda line: line[7])[2]
+        rows.append((month, sku, name, len(people), len(new), len(people) - len(new),
+                     len({line[4] for line in group}), sum(line[5] for line in group),
+                     sum((line[6] for line in group), Decimal())))  # fmt: skip
+    assert any(r[5] for r in rows), "some buyers come back for a product"
+    return rows
+
+
+def expect_channel_mix_weekly(world: World) -> list[Row]:
+    weeks: Counter[tuple[date, str]] = Counter()
+    for e in world.events:
+        day = _at(e).astimezone(UTC).date()
+        weeks[(day - timedelta(days=day.weekday()), e["channel"])] += 1
+    return [(week, channel, n) for (week, channel), n in sorted(weeks.items())]
 
 
 def expect_weekly_cohort_retention(world: World) -> list[Row]:
@@ -328,12 +422,20 @@ EXPECTED: dict[str, Callable[[World], list[Row]]] = {
     "channel_mix": expect_channel_mix,
     "email_funnel": expect_email_funnel,
     "rfm_segments": expect_rfm_segments,
+    "rfm_grid": expect_rfm_grid,
+    "revenue_deciles": expect_revenue_deciles,
     "churn_risk": expect_churn_risk,
-    "ltv_by_first_channel": expect_ltv_by_first_channel,
+    "ltv_by_acquisition_channel": expect_ltv_by_acquisition_channel,
+    "ctb_product_month": expect_ctb_product_month,
+    "channel_mix_weekly": expect_channel_mix_weekly,
     "weekly_cohort_retention": expect_weekly_cohort_retention,
     "multichannel_customers": expect_multichannel_customers,
 }
-WINDOWED = {"channel_mix", "multichannel_customers"}  # `bind` refuses as_of for any other query
+WINDOWED = {
+    "channel_mix",
+    "multichannel_customers",
+    "ltv_by_acquisition_channel",
+}  # `bind` refuses as_of for any other query
 # needs a customer to look at: test_customer_timeline_reads_through_merges
 CHECKED_APART = {"customer_timeline"}
 

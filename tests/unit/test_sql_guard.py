@@ -181,10 +181,14 @@ def test_a_hostile_query_is_refused_by_its_rule(sql: str, code: str) -> None:
 MERGED_TOUCHPOINTS = frozenset({"touchpoints", "customer_aliases"})
 DOCUMENTED_READS = {
     "channel_mix": MERGED_TOUCHPOINTS,
+    "channel_mix_weekly": {"touchpoints"},
     "email_funnel": {"email_funnel"},
     "rfm_segments": {"rfm", "customer_aliases"},
+    "rfm_grid": {"rfm", "customer_aliases"},
+    "revenue_deciles": MERGED_TOUCHPOINTS,
     "churn_risk": MERGED_TOUCHPOINTS | {"rfm"},
-    "ltv_by_first_channel": MERGED_TOUCHPOINTS,
+    "ltv_by_acquisition_channel": MERGED_TOUCHPOINTS,
+    "ctb_product_month": MERGED_TOUCHPOINTS,
     "weekly_cohort_retention": MERGED_TOUCHPOINTS,
     "multichannel_customers": MERGED_TOUCHPOINTS,
     "customer_timeline": MERGED_TOUCHPOINTS,

@@ -39,6 +39,7 @@ from services.platform.timeouts import install_request_deadlines
 from services.privacy.wiring import open_protector
 from services.query.admin import Replays, admin_router
 from services.query.analyst_api import analyst_router
+from services.query.analyst_page import analyst_page_router
 from services.query.app import create_query_app
 from services.query.audit import AuditLog
 from services.query.cache import ReadCache
@@ -123,6 +124,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
                       opener=opener)  # fmt: skip
     app.include_router(admin_router(keys, replays))
     app.include_router(analyst_router(store, keys, settings.sql_limits()))
+    app.include_router(analyst_page_router())
     protocol = install_request_deadlines(
         app, settings, lambda status, code, message: QueryError(status, code, message).response()
     )
@@ -148,7 +150,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     residing = asyncio.create_task(_keep_resident(index)) if index is not None else None
     if mirroring is not None:
         threading.Thread(target=mirroring.start, daemon=True, name="serving-index").start()
-    log.info("agent page and API on http://%s:%d/", settings.http_host, settings.query_port)
+    log.info("agent page and API on http://%s:%d/, analyst page on /analyst", settings.http_host,
+             settings.query_port)  # fmt: skip
     done = asyncio.create_task(stop.wait())
     await asyncio.wait({done, projecting, serving}, return_when=asyncio.FIRST_COMPLETED)
     projector.stop()
