@@ -72,10 +72,22 @@ class Erasures:
                 _delete(store, table(name), mine, params)
             _delete(store, table("customers"), f"{mine} AND NOT erased", params)
             if values:  # what an analyst typed while looking for them
-                _delete(store, table("audit_queries"),
-                        "tenant = {t:String} AND multiSearchAny(query, {v:Array(String)})",
-                        {"t": tenant, "v": values})  # fmt: skip
+                _delete_queries_naming(store, table("audit_queries"), tenant, values)
             self.erased.update((tenant, person) for person in people)
+
+
+def _delete_queries_naming(
+    store: ProjectionStore, table: str, tenant: str, values: list[str]
+) -> None:
+    """Found first, deleted by their hashes: a mutation's text stays on disk (``mutation_N.txt``)
+    and must not carry the values it was asked to remove."""
+    params: dict[str, Any] = {"t": tenant, "v": values}
+    hashes = [int(h) for (h,) in store.query_rows(
+        f"SELECT DISTINCT cityHash64(query) FROM {table} "
+        "WHERE tenant = {t:String} AND multiSearchAny(query, {v:Array(String)})", params)]  # fmt: skip
+    if hashes:
+        _delete(store, table, "tenant = {t:String} AND has({h:Array(UInt64)}, cityHash64(query))",
+                {"t": tenant, "h": hashes})  # fmt: skip
 
 
 def _delete(store: ProjectionStore, table: str, where: str, params: dict[str, Any]) -> None:

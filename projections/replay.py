@@ -50,9 +50,9 @@ def checksum(store: ProjectionStore, projection: str, table: str | None = None) 
         raise ReplayError(f"no checksum for {projection!r} (one of {', '.join(REPLAYABLE)})")
     rows = store.query_rows(
         f"""
-        SELECT count(), groupBitXor(cityHash64(t.tenant, toString(t.event_id), t.occurred_at,
-               t.type, t.channel, t.summary, t.payload, t.source,
-               toString(if(a.survivor IS NULL, t.customer_id, a.survivor))))
+        SELECT count(), ifNull(groupBitXor(cityHash64(t.tenant, toString(t.event_id),
+               t.occurred_at, t.type, t.channel, t.summary, t.payload, t.source,
+               toString(if(a.survivor IS NULL, t.customer_id, a.survivor)))), 0)
         FROM {table or projection} AS t
         LEFT JOIN (SELECT tenant, alias_id, argMax(survivor_id, version) AS survivor
                    FROM customer_aliases GROUP BY tenant, alias_id) AS a
@@ -60,7 +60,7 @@ def checksum(store: ProjectionStore, projection: str, table: str | None = None) 
         SETTINGS join_use_nulls = 1
         """
     )
-    return Checksum(int(rows[0][0]), int(rows[0][1]))
+    return Checksum(int(rows[0][0]), int(rows[0][1]))  # an empty table: 0 rows, digest 0
 
 
 def replay(
@@ -84,7 +84,7 @@ def replay(
     topic, tables = REPLAYABLE[projection]
     rename = {t: f"{t}__rebuild" for t in tables}
     for table, new in rename.items():
-        store.command(f"DROP TABLE IF EXISTS {new}")
+        store.command(f"DROP TABLE IF EXISTS {new} SYNC")  # now: its data may be an erased one's
         store.command(f"CREATE TABLE {new} AS {table}")
     group = (
         f"touchline-replay-{uuid.uuid4().hex[:12]}"  # a throwaway group: its commits are scratch
@@ -112,5 +112,7 @@ def replay(
         forget_mark(store)  # the agents' serving index mirrors the old tables: rebuild it
         for table, new in rename.items():
             store.command(f"EXCHANGE TABLES {table} AND {new}")
-            store.command(f"DROP TABLE IF EXISTS {new}")
+            store.command(
+                f"DROP TABLE IF EXISTS {new} SYNC"
+            )  # now: its data may be an erased one's
     return checksum(store, projection)

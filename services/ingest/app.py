@@ -29,6 +29,7 @@ from services.kafka.event_log import EventLog
 from services.platform.docs import add_offline_docs
 from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import IngestMetrics, RequestTimer, exposition
+from services.platform.security_headers import SecurityHeaders
 from services.platform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ def create_app(deps: IngestDeps) -> FastAPI:
         redoc_url=None,
     )
     add_offline_docs(app, "Touchline ingest")
+    app.add_middleware(SecurityHeaders)
     app.state.deps = deps
     _add_routes(app, deps)
     if deps.metrics is not None:

@@ -15,6 +15,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
+from services.platform.security_headers import policy_for_inline_scripts
+
 VENDOR = Path(__file__).with_name("static") / "vendor"
 SWAGGER = VENDOR / "swagger-ui"
 
@@ -39,4 +41,5 @@ def add_offline_docs(app: FastAPI, title: str) -> None:
             swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/vendor/swagger-ui/favicon-32x32.png",
         )
+        page.headers["content-security-policy"] = policy_for_inline_scripts(page.body)
         return page

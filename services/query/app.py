@@ -22,6 +22,7 @@ from projections.exports import subject_export
 from projections.timeline.model import HeadPage
 from services.platform.docs import add_offline_docs
 from services.platform.metrics import exposition
+from services.platform.security_headers import SecurityHeaders
 from services.query.auth import authenticate
 from services.query.deps import QueryDeps
 from services.query.entries import json_response, masked_entry, masked_text
@@ -48,6 +49,7 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
     )
     add_offline_docs(app, "Touchline agent")
     install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -102,6 +104,8 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
         key = authenticate(request, deps.keys)
         survivor = (await deps.resolve(key, customer_uuid(customer_id))).survivor
         found = await deps.read(reads.profile, key.tenant, survivor)
+        if found.erased:
+            raise QueryError(410, "erased", f"customer {customer_id} was erased")
         deps.audit.record(key, str(survivor), "profile")
         masker = deps.masker(key.role)
         body = {
@@ -151,8 +155,10 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
             )
         survivor = (await deps.resolve(key, customer_uuid(customer_id))).survivor
         found = await deps.read(subject_export, key.tenant, survivor)
-        if found is None:  # erased or gone between the two reads
+        if found is None:  # gone between the two reads
             raise QueryError(404, "not_found", f"no customer {customer_id} in tenant {key.tenant}")
+        if found["profile"]["erased"]:
+            raise QueryError(410, "erased", f"customer {customer_id} was erased")
         deps.audit.record(key, str(survivor), "export")
         response = json_response({**found, "requested_id": customer_id})
         response.headers["Content-Disposition"] = f'attachment; filename="{survivor}.json"'

@@ -248,6 +248,38 @@ def test_a_bad_token_asks_again_and_arrows_walk_the_results(up: Up) -> None:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make setup`")
+def test_the_pages_are_locked_down_and_still_work_under_their_policy(up: Up) -> None:
+    """CSP, no framing, no referrer; the token leaves the URL; nothing the pages do is refused."""
+    from playwright.sync_api import expect, sync_playwright
+
+    for path in ("/", "/analyst", "/docs"):
+        headers = httpx.get(up.query + path, timeout=10).headers
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+        assert "unsafe-inline" not in headers["content-security-policy"], path
+        assert (headers["x-frame-options"], headers["referrer-policy"]) == ("DENY", "no-referrer")
+    refused: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on(
+            "console", lambda m: refused.append(m.text) if "Content Security" in m.text else None
+        )
+        page.goto(up.page)
+        assert "token=" not in page.url  # moved into the page: not in history or a Referer
+        page.get_by_role("searchbox").fill("+14155550142")
+        page.get_by_role("searchbox").press("Enter")
+        page.wait_for_timeout(1000)
+        analyst_token = up.analyst
+        page.goto(f"{up.query}/analyst?token={analyst_token}")
+        expect(page.locator("canvas").first).to_be_visible(timeout=20000)  # echarts drew
+        assert "token=" not in page.url
+        page.goto(up.query + "/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_be_visible(timeout=15000)
+        browser.close()
+    assert refused == []
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make setup`")
 def test_api_docs_load_without_the_internet(up: Up) -> None:
     """Swagger UI comes from the services themselves: every outside request is refused."""
     from playwright.sync_api import Route, expect, sync_playwright

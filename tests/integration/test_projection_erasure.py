@@ -16,6 +16,7 @@ import pytest
 from events.topics import CUSTOMERS, RESOLVED, SCORES
 from projections.migrations import apply_migrations
 from projections.projector import Erasures, tables_for
+from projections.replay import Checksum, checksum
 from projections.store import ProjectionStore, open_projection_store
 from services.identity.commands import erase_command
 from tests.unit.test_projection_rows import Pipeline, T, envelope
@@ -77,5 +78,15 @@ def test_an_erasure_removes_the_person_and_keeps_them_out(tmp_path: Path) -> Non
         reloaded = Erasures()
         reloaded.load(store, lambda name: name)  # a restarted projector (or a replay) knows too
         assert reloaded.covers(late) and not reloaded.covers(pipeline.records(RESOLVED)[2])
+    finally:
+        store.close()
+
+
+def test_the_checksum_of_an_empty_projection_is_zero(tmp_path: Path) -> None:
+    """Everyone erased (or nothing projected yet): a replay's checksum, not a TypeError."""
+    store = open_projection_store(f"chdb://{tmp_path / 'clickhouse'}")
+    try:
+        apply_migrations(store)
+        assert checksum(store, "touchpoints") == Checksum(0, 0)
     finally:
         store.close()

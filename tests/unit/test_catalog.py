@@ -43,7 +43,15 @@ def test_pii_fields_are_marked() -> None:
     catalog = load_catalog()
     assert catalog.types["chat.message_received"].pii_pointers(1) == ["/payload/text"]
     assert "/payload/fields" in catalog.types["form.submitted"].pii_pointers(1)
-    assert set(catalog.identity_pii_kinds()) == {"email", "phone", "loyalty_id", "social"}
+    # every identifier is personal: a device id or the CRM's own id links events to a person
+    assert set(catalog.identity_pii_kinds()) == {
+        "customer_ref",
+        "device_id",
+        "email",
+        "phone",
+        "loyalty_id",
+        "social",
+    }
     profile = catalog.types["customer.profile_updated"].pii_pointers(1)
     assert {"/payload/name/family_kana", "/payload/address/line1", "/payload/emails"} <= set(
         profile
