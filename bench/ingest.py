@@ -83,7 +83,8 @@ async def raw_batches(stack: Stack, events: list[dict[str, Any]]) -> float:
 
 async def publisher_class(stack: Stack, events: list[dict[str, Any]]) -> float:
     batch = fresh_ids(events)
-    async with Publisher(stack.settings.kafka_bootstrap, "bench", compression=None) as publisher:
+    async with Publisher(stack.settings.kafka_bootstrap, "bench", compression=None,
+                         settings=stack.settings) as publisher:  # fmt: skip
         start = time.perf_counter()
         for i in range(0, len(batch), 1000):
             await publisher.publish_many(batch[i : i + 1000])

@@ -49,7 +49,7 @@ async def publish(stack: Stack, tenant: str, customers: int) -> int:
     )
     summary = PublishSummary()
     await publish_kafka([Line(i, e) for i, e in enumerate(sim.events)], stack.settings.kafka_bootstrap,
-                        tenant, "US", summary, batch=2000)  # fmt: skip
+                        tenant, "US", summary, batch=2000, settings=stack.settings)  # fmt: skip
     return summary.accepted
 
 

@@ -87,3 +87,18 @@ class LagProbe:
             await consumer.start()
             self._consumer = consumer
         return self._admin, self._consumer
+
+
+async def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Commit ``group``'s offsets at the topics' current ends, before its first member starts:
+    a new worker group (a benchmark's, a test's) then reads only what is published next."""
+    partitions = await partitions_of(bootstrap, topics)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False, isolation_level="read_committed")  # fmt: skip
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.commit(dict(ends))
+    finally:
+        await consumer.stop()
