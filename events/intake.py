@@ -118,16 +118,13 @@ class EventIntake:
 
     def _written(self, envelopes: list[dict[str, Any]]) -> list[PreparedEvent]:
         """Each clear envelope as logged: subjects and junk beside it, personal values sealed."""
-        protector = self.protector
-        subjects = [
-            {k: protector.subject(e["tenant"], k, v) for k, v in e["identities"].items()}
-            if protector is not None else dict(e["identities"])
-            for e in envelopes
-        ]  # fmt: skip
         junk = [sorted(k for k, v in e["identities"].items() if is_junk(k, v)) for e in envelopes]
-        sealed = protector.seal_batch(envelopes) if protector is not None else envelopes
+        if self.protector is not None:
+            pairs = self.protector.seal_batch_with_subjects(envelopes)
+        else:
+            pairs = [(e, dict(e["identities"])) for e in envelopes]
         prepared = []
-        for body, subject, junked in zip(sealed, subjects, junk, strict=True):
+        for (body, subject), junked in zip(pairs, junk, strict=True):
             kind, _ = primary_identity(body["identities"])
             key = identity_key(body["tenant"], kind, subject[kind]).encode()
             logged = {**body, "subjects": subject, "junk": junked}

@@ -20,7 +20,7 @@ from events.privacy.errors import TamperedCiphertext
 from events.privacy.keys import KEY_ID_BYTES, DataKey
 
 PREFIX = "tl1:"
-_NONCE = 12
+NONCE_BYTES = _NONCE = 12
 _TAG = 16
 _HEADER = KEY_ID_BYTES + _NONCE
 _ID_CHARS = 24  # base64 characters that hold the key id

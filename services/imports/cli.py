@@ -31,7 +31,7 @@ from services.imports.report import ImportSummary, ProblemReport
 from services.imports.rows import Converted, EventContext, RowConverter
 from services.imports.sending import send_rows
 from services.platform.settings import Settings
-from services.privacy.wiring import open_protector
+from services.privacy.wiring import open_sealer
 from services.publishing.file_publish import PublishFailed
 from services.publishing.publisher import Publisher
 
@@ -181,7 +181,7 @@ def _finish(
         f"header in row {table.header_row}"
         + (f"; columns not imported: {', '.join(ignored)}" if ignored else "")
     )
-    protector = None if args.dry_run else open_protector(settings)  # a dry run makes no keys
+    protector = None if args.dry_run else open_sealer(settings)  # a dry run makes no keys
     intake = EventIntake(context.region, protector=protector)
     rows = convert_records(table.records, converter, intake, context.tenant)
     approx = source.approx_rows - table.header_row if source.approx_rows else None

@@ -29,7 +29,7 @@ from events.timestamps import now_utc
 from events.topics import TOUCHPOINTS
 from services.kafka.batch_send import send_batched
 from services.platform.settings import Settings
-from services.privacy.wiring import open_protector
+from services.privacy.wiring import open_sealer
 
 Compression = Literal["lz4", "zstd", "gzip"] | None
 
@@ -57,7 +57,7 @@ class Publisher:
         self.tenant = tenant
         self.topic = topic
         if protector is None:
-            protector = open_protector(settings or Settings.from_env())
+            protector = open_sealer(settings or Settings.from_env())
         self.intake = EventIntake(default_region, protector=protector)
         self._producer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap,

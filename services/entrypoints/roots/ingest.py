@@ -18,7 +18,7 @@ from services.platform.metrics import IngestMetrics
 from services.platform.settings import Settings
 from services.platform.slots import claim_worker_slot
 from services.platform.timeouts import install_request_deadlines
-from services.privacy.wiring import open_protector
+from services.privacy.wiring import open_sealer
 
 
 def ingest_deps(settings: Settings) -> IngestDeps:
@@ -29,7 +29,7 @@ def ingest_deps(settings: Settings) -> IngestDeps:
         transactional_id=f"touchline-ingest-{settings.ingest_instance_id}-{settings.http_port}-{slot}",
         ack_timeout_ms=settings.kafka_ack_timeout_ms,
     )
-    intake = EventIntake(settings.default_phone_region, protector=open_protector(settings))
+    intake = EventIntake(settings.default_phone_region, protector=open_sealer(settings))
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     service = IngestService(
