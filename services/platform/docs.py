@@ -41,5 +41,5 @@ def add_offline_docs(app: FastAPI, title: str) -> None:
             swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url="/vendor/swagger-ui/favicon-32x32.png",
         )
-        page.headers["content-security-policy"] = policy_for_inline_scripts(page.body)
+        page.headers["content-security-policy"] = policy_for_inline_scripts(bytes(page.body))
         return page

@@ -16,6 +16,9 @@ from services.publishing.file_publish import (
     Line,
     PublishSummary,
 )
+from services.simulator.master import LAYOUTS, MasterConfig
+from services.simulator.master_files import SUFFIXES, write_master
+from services.simulator.population import REGIONS
 from services.simulator.simulation import SimulationConfig, simulate
 
 
@@ -35,6 +38,26 @@ def add_simulate_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
     cmd.add_argument("--out", type=Path, help="write here instead of stdout")
     cmd.add_argument(
         "--truth", type=Path, help="write the person behind each identifier here (NDJSON)"
+    )
+    cmd.add_argument(
+        "--region",
+        choices=REGIONS,
+        default="US",
+        help="the people's phone numbers: US, or JP (Japanese mobiles)",
+    )
+    cmd.add_argument(
+        "--master",
+        type=Path,
+        help="also write a customer-master export for some of the people (.csv or .xlsx)",
+    )
+    cmd.add_argument(
+        "--master-share", type=float, default=0.6, help="share of the people in the export"
+    )
+    cmd.add_argument(
+        "--master-layout",
+        choices=LAYOUTS,
+        default="japanese",
+        help="the export's columns: a Japanese CRM's (CP932 CSV) or an English one's",
     )
     cmd.add_argument(
         "--publish", action="store_true", help="send through the HTTP API instead of writing"
@@ -58,6 +81,14 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     except TimestampError as exc:
         print(f"simulate: --end: {exc}", file=sys.stderr)
         return 2
+    if args.master and args.master.suffix.lower() not in SUFFIXES:
+        print(
+            f"simulate: --master: expected a .csv or .xlsx file, got {args.master}", file=sys.stderr
+        )
+        return 2
+    if not 0 <= args.master_share <= 1:
+        print("simulate: --master-share: expected a share between 0 and 1", file=sys.stderr)
+        return 2
     config = SimulationConfig(
         customers=args.customers,
         seed=args.seed,
@@ -67,8 +98,16 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
         disorder_rate=args.disorder_rate,
         late_rate=args.late_rate,
         invalid_rate=args.invalid_rate,
+        region=args.region,
+        master=MasterConfig(args.master_share, args.master_layout) if args.master else None,
     )
     sim = simulate(config, end)
+    if args.master and sim.master:
+        write_master(sim.master, args.master)
+        print(
+            f"simulate: {len(sim.master.rows)} customer-master rows in {args.master}",
+            file=sys.stderr,
+        )
     if args.truth:
         args.truth.write_bytes(b"".join(orjson.dumps(t) + b"\n" for t in sim.truth()))
     stats = ", ".join(f"{k} {v}" for k, v in sorted(sim.stats.items()))

@@ -58,6 +58,7 @@ class Journeys:
     tenant: str
     junk_rate: float = 0.003
     order_seq: int = field(default=0)
+    region: str = "US"  # JP: forms carry the Japanese name and its reading
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -368,6 +369,8 @@ class Journeys:
             email = self.rng.choice(JUNK_EMAILS)  # typed a throwaway address
         ids = {"email": messy_email(email, self.rng), "phone": messy_phone(p.phone, self.rng)}
         fields = {"name": p.name, "topic": self.rng.choice(["newsletter", "contact", "warranty"])}
+        if self.region == "JP" and p.profile:
+            fields = {"name": p.profile.name, "name_kana": p.profile.kana, "topic": fields["topic"]}
         return [
             self.event(
                 "form.submitted",
@@ -381,6 +384,24 @@ class Journeys:
                 "web-forms",
             )
         ]
+
+    def registration(self, p: Person, at: datetime, email: str) -> list[Event]:
+        """Signing up on the web shop again, with a mistyped email, from the usual device."""
+        assert p.profile is not None
+        fields = {
+            "name": p.profile.name,
+            "name_kana": p.profile.kana,
+            "postal_code": p.profile.address.postal_code,
+        }
+        if self.region != "JP":
+            fields["name"] = p.name
+        body = {
+            "form_id": "register",
+            "page_url": "https://shop.example.com/register",
+            "fields": fields,
+        }
+        ids = {"email": email, "device_id": p.device_id}
+        return [self.event("form.submitted", at, ids, body, "web-forms")]
 
     def _poisson(self, mean: float) -> int:
         count, threshold, product = 0, pow(2.718281828, -mean), self.rng.random()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from services.simulator.profiles import Profile
+
 GIVEN = [
     "Yuki",
     "Haruto",
@@ -54,6 +56,8 @@ DOMAINS = ["example.com", "mail.example.org", "example.net", "inbox.example.jp"]
 AREA_CODES = ["212", "415", "646", "312", "617", "206", "512", "303", "718", "213"]
 NETWORKS = ["x", "instagram", "line"]
 JUNK_EMAILS = ["test@example.com", "noreply@example.com"]
+MOBILE_PREFIXES = ("90", "80", "70")
+REGIONS = ("US", "JP")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Person:
     home_store: str
     complainer: bool
     store_shopper: bool
+    profile: Profile | None = None  # what a customer master knows (see ``profiles``)
 
     @property
     def name(self) -> str:
@@ -89,17 +94,22 @@ class Person:
         return ids
 
 
-def make_person(index: int, rng: random.Random) -> Person:
+def make_person(index: int, rng: random.Random, region: str = "US") -> Person:
+    """``region`` JP: a Japanese mobile number, from the same draws as the US one."""
     given, family = rng.choice(GIVEN), rng.choice(FAMILY)
     area = rng.choice(AREA_CODES)
     exchange = rng.randint(201, 989)
     line = index % 10_000
+    phone = f"+1{area}{exchange:03d}{line:04d}"
+    if region == "JP":
+        prefix = AREA_CODES.index(area)
+        phone = f"+81{MOBILE_PREFIXES[prefix % 3]}{exchange:03d}{prefix}{line:04d}"
     return Person(
         person_id=f"p{index:06d}",
         given_name=given,
         family_name=family,
         email=f"{given.lower()}.{family.lower()}{index}@{rng.choice(DOMAINS)}",
-        phone=f"+1{area}{exchange:03d}{line:04d}",
+        phone=phone,
         loyalty_id=f"L{100000 + index}" if rng.random() < 0.6 else None,
         customer_ref=f"crm-{index:07d}" if rng.random() < 0.6 else None,
         social=f"{rng.choice(NETWORKS)}:{given.lower()}_{family.lower()}{index}"
@@ -112,12 +122,21 @@ def make_person(index: int, rng: random.Random) -> Person:
     )
 
 
-def make_population(count: int, rng: random.Random) -> list[Person]:
-    return [make_person(i, rng) for i in range(count)]
+def make_population(count: int, rng: random.Random, region: str = "US") -> list[Person]:
+    return [make_person(i, rng, region) for i in range(count)]
 
 
 def messy_phone(e164: str, rng: random.Random) -> str:
-    """The same US number as people and systems actually type it."""
+    """The same number as people and systems actually type it.
+
+    A Japanese number is written with its country code: ingest reads national numbers in the
+    default region, which is the US unless a deployment sets it.
+    """
+    if e164.startswith("+81"):
+        d = e164[3:]
+        return rng.choice(
+            [e164, f"+81 {d[:2]}-{d[2:6]}-{d[6:]}", f"+81-{d[:2]}-{d[2:6]}-{d[6:]}", f"+81 {d}"]
+        )
     d = e164[2:]
     forms = [
         e164,

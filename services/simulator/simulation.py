@@ -12,14 +12,16 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from events.identities import normalize_email, normalize_phone, normalize_social
 from events.timestamps import format_instant
 from services.simulator.journeys import CAMPAIGNS, Event, Journeys
+from services.simulator.master import MasterConfig, MasterExport, make_master
 from services.simulator.population import JUNK_EMAILS, Person, make_population
+from services.simulator.profiles import make_profiles
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class SimulationConfig:
     late_rate: float = 0.01
     invalid_rate: float = 0.01
     junk_rate: float = 0.003
+    region: str = "US"  # the people's phone numbers: US, or JP (Japanese mobiles)
+    master: MasterConfig | None = None  # also a customer-master export, with its dirt
 
 
 @dataclass
@@ -44,20 +48,49 @@ class Simulation:
     people: list[Person]
     events: list[Event]
     stats: Counter[str] = field(default_factory=Counter)
+    master: MasterExport | None = None
 
     def truth(self) -> Iterator[dict[str, Any]]:
-        """Each normalized identifier and the person behind it (None for shared junk values)."""
+        """Each normalized identifier and the person behind it (None for shared junk values).
+
+        With a master export, also the identifiers only the master holds (second customer
+        numbers, mistyped emails, landlines), and each of its rows as ``kind`` ``master_row``
+        with ``value`` its row number in the file (the header is row 1).
+        """
+        seen: set[tuple[str, str]] = set()
         for p in self.people:
             for kind, value in p.identities().items():
+                seen.add((kind, value))
                 yield {"kind": kind, "value": value, "person_id": p.person_id, "name": p.name}
         for junk in JUNK_EMAILS:
             yield {"kind": "email", "value": junk, "person_id": None, "name": None}
+        if self.master:
+            yield from _master_truth(self.master, {p.person_id: p for p in self.people}, seen)
+
+
+def _master_truth(
+    master: MasterExport, people: dict[str, Person], seen: set[tuple[str, str]]
+) -> Iterator[dict[str, Any]]:
+    for number, row in enumerate(master.rows, start=2):
+        name = people[row.person_id].name
+        for kind, value in row.identities:
+            if (kind, value) not in seen:
+                seen.add((kind, value))
+                yield {"kind": kind, "value": value, "person_id": row.person_id, "name": name}
+        yield {
+            "kind": "master_row",
+            "value": str(number),
+            "person_id": row.person_id,
+            "name": name,
+            "customer_ref": row.customer_ref,
+            "duplicate": row.duplicate,
+        }
 
 
 def simulate(config: SimulationConfig, end: datetime) -> Simulation:
     rng = random.Random(config.seed)
-    people = make_population(config.customers, rng)
-    journeys = Journeys(rng, config.tenant, config.junk_rate)
+    people = _with_profiles(make_population(config.customers, rng, config.region), config.seed)
+    journeys = Journeys(rng, config.tenant, config.junk_rate, region=config.region)
     start = end - timedelta(days=config.days)
     history: list[Event] = []
     for person in people:
@@ -65,13 +98,42 @@ def simulate(config: SimulationConfig, end: datetime) -> Simulation:
     for week in range(config.days // 7):
         at = start + timedelta(days=7 * week + 2, hours=9)
         history += journeys.campaign(people, at, CAMPAIGNS[week % len(CAMPAIGNS)])
+    master = None
+    if config.master:
+        master_rng = random.Random(f"master:{config.seed}")
+        master = make_master(people, config.master, master_rng)
+        history += _web_registrations(master, config, master_rng, start, end)
     cutoff = format_instant(end)
     history = [e for e in history if e["occurred_at"] <= cutoff]
     history.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
-    sim = Simulation(config, people, history)
+    sim = Simulation(config, people, history, master=master)
     sim.stats["valid"] = len(history)
     sim.events = _with_anomalies(history, config, rng, sim.stats)
     return sim
+
+
+def _with_profiles(people: list[Person], seed: int) -> list[Person]:
+    names = [(int(p.person_id[1:]), p.given_name, p.family_name) for p in people]
+    return [
+        replace(p, profile=pr) for p, pr in zip(people, make_profiles(names, seed), strict=True)
+    ]
+
+
+def _web_registrations(
+    master: MasterExport,
+    config: SimulationConfig,
+    rng: random.Random,
+    start: datetime,
+    end: datetime,
+) -> list[Event]:
+    """The sign-up forms of people registered twice on the web shop (their own generator)."""
+    journeys = Journeys(rng, config.tenant, config.junk_rate, region=config.region)
+    span = (end - start).total_seconds()
+    events: list[Event] = []
+    for person, email in master.web_registrations:
+        at = start + timedelta(seconds=rng.random() * span)
+        events += journeys.registration(person, at, email)
+    return events
 
 
 def live_events(journeys: Journeys, person: Person, now: datetime) -> list[Event]:
