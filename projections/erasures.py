@@ -13,7 +13,15 @@ from projections.store import ProjectionStore
 
 #: what an erasure deletes: every table that holds a customer's rows (the erased customers
 #: row itself stays: it is how the projector knows them, and it holds no values)
-PERSONAL = ("touchpoints", "identities", "engagement_scores", "engagement_current", "rfm")
+PERSONAL = (
+    "touchpoints",
+    "identities",
+    "engagement_scores",
+    "engagement_current",
+    "rfm",
+    "profile_fields",
+    "customer_names",
+)
 
 
 class Erasures:
@@ -68,6 +76,9 @@ class Erasures:
             mine = "tenant = {t:String} AND has({ids:Array(UUID)}, customer_id)"
             values = [str(v) for (v,) in store.query_rows(
                 f"SELECT DISTINCT value FROM {table('identities')} WHERE {mine}", params)]  # fmt: skip
+            values += [str(orjson.loads(v)) for (v,) in store.query_rows(
+                f"SELECT DISTINCT value FROM {table('profile_fields')} WHERE {mine} "
+                "AND startsWith(field, 'name.') AND value != 'null'", params)]  # fmt: skip
             for name in PERSONAL:
                 _delete(store, table(name), mine, params)
             _delete(store, table("customers"), f"{mine} AND NOT erased", params)

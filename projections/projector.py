@@ -40,6 +40,7 @@ from projections.erasures import Erasures
 from projections.flushes import Flush, held_back, parse_intent
 from projections.log import partitions_of
 from projections.opening import Opener
+from projections.profiles import Precedence
 from projections.rows import SourceRecord
 from projections.serving_index import forget_mark
 from projections.sinks import ClickHouseTables, ServingIndexSink, Sink
@@ -51,7 +52,10 @@ SOURCES = (RESOLVED, CUSTOMERS, SCORES, DEADLETTER)
 
 
 def tables_for(
-    topic: str, records: Sequence[SourceRecord], rejected: list[rows.Rejected] | None = None
+    topic: str,
+    records: Sequence[SourceRecord],
+    rejected: list[rows.Rejected] | None = None,
+    precedence: Precedence | None = None,
 ) -> dict[str, pa.Table]:
     """The rows one topic's records become, by table.
 
@@ -61,7 +65,10 @@ def tables_for(
     """
     rejected = [] if rejected is None else rejected
     if topic == RESOLVED:
-        tables = {"touchpoints": rows.touchpoint_rows(records, rejected)}
+        tables = {
+            "touchpoints": rows.touchpoint_rows(records, rejected),
+            **rows.profile_rows(records, precedence),
+        }
     elif topic == CUSTOMERS:
         tables = rows.customer_rows(records, rejected)
     elif topic == SCORES:
@@ -92,6 +99,8 @@ class ProjectorConfig:
     topics: Sequence[str] = SOURCES
     rename: Mapping[str, str] = field(default_factory=dict)
     until: Mapping[TopicPartition, int] | None = None
+    #: profile sources, most trusted first (``projections.profiles.Precedence``)
+    precedence: Sequence[str] = ()
 
 
 @dataclass
@@ -121,6 +130,7 @@ class Projector:
         self.store, self.bootstrap = store, bootstrap
         self.opener = opener
         self.config = config or ProjectorConfig()
+        self.precedence = Precedence(self.config.precedence)
         self.on_flush = on_flush
         self.stats = ProjectorStats()
         self.running = False  # recovered and projecting (what its heartbeat says)
@@ -334,7 +344,7 @@ class Projector:
                 records = list(unseen.values())
             rejected: list[rows.Rejected] = []
             records = self._opened(topic, records, rejected)
-            for table, arrow in tables_for(topic, records, rejected).items():
+            for table, arrow in tables_for(topic, records, rejected, self.precedence).items():
                 # one token per (table, source topic, flush): two topics may feed one table
                 for sink in self.sinks:
                     sink.write(table, arrow, f"{table}:{topic}:{flush_id}")

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from events.topics import RESOLVED
@@ -29,7 +29,12 @@ from projections.projector import Projector, ProjectorConfig
 from projections.serving_index import forget_mark
 from projections.store import ProjectionStore
 
-REPLAYABLE = {"touchpoints": (RESOLVED, ("touchpoints", "touchpoint_ids"))}
+REPLAYABLE = {
+    "touchpoints": (
+        RESOLVED,
+        ("touchpoints", "touchpoint_ids", "profile_fields", "customer_names"),
+    )
+}
 
 
 class ReplayError(ValueError):
@@ -70,6 +75,7 @@ def replay(
     progress: Callable[[int, int], None] | None = None,
     live_writes: threading.Lock | None = None,
     opener: Opener | None = None,
+    precedence: Sequence[str] = (),
 ) -> Checksum:
     """Rebuild ``projection`` from its topic and swap it in; return the new table's checksum.
 
@@ -102,7 +108,9 @@ def replay(
             if progress is not None:
                 progress(min(done, total), total)
 
-        config = ProjectorConfig(group, topics=[topic], rename=rename, until=ends)
+        config = ProjectorConfig(
+            group, topics=[topic], rename=rename, until=ends, precedence=precedence
+        )
         projector = Projector(store, bootstrap, config, on_flush=report, opener=opener)
         asyncio.run(projector.run())
 

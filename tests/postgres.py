@@ -27,7 +27,11 @@ def _bin(name: str) -> str:
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+    # runuser lives in /usr/sbin, which a minimal PATH (a CI runner's) may leave out
+    runuser = (
+        shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin") or "runuser"
+    )
+    return [runuser, "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 @contextmanager

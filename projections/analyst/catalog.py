@@ -34,6 +34,10 @@ ANALYST_TABLES = frozenset(
         "daily_active_customers",
         "email_funnel",
         "deadletter",
+        "profile_fields",
+        "profiles",
+        "consent_state",
+        "customer_survivors",
     }
 )
 TENANT_COLUMN = "tenant"

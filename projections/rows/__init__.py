@@ -26,12 +26,15 @@ can dead-letter it instead of stopping on it.
 from projections.rows.common import MS, Rejected, RowError, SourceRecord
 from projections.rows.customers import customer_rows
 from projections.rows.deadletters import deadletter_rows
+from projections.rows.profiles import profile_rows
 from projections.rows.schemas import (
     CUSTOMER_ALIASES_SCHEMA,
+    CUSTOMER_NAMES_SCHEMA,
     CUSTOMERS_SCHEMA,
     DEADLETTER_SCHEMA,
     ENGAGEMENT_SCORES_SCHEMA,
     IDENTITIES_SCHEMA,
+    PROFILE_FIELDS_SCHEMA,
     RFM_SCHEMA,
     TOUCHPOINTS_SCHEMA,
 )
@@ -41,10 +44,12 @@ from projections.rows.touchpoints import event_key, sighting_order, touchpoint_r
 __all__ = [
     "CUSTOMERS_SCHEMA",
     "CUSTOMER_ALIASES_SCHEMA",
+    "CUSTOMER_NAMES_SCHEMA",
     "DEADLETTER_SCHEMA",
     "ENGAGEMENT_SCORES_SCHEMA",
     "IDENTITIES_SCHEMA",
     "MS",
+    "PROFILE_FIELDS_SCHEMA",
     "RFM_SCHEMA",
     "TOUCHPOINTS_SCHEMA",
     "Rejected",
@@ -53,6 +58,7 @@ __all__ = [
     "customer_rows",
     "deadletter_rows",
     "event_key",
+    "profile_rows",
     "score_rows",
     "sighting_order",
     "touchpoint_rows",

@@ -89,3 +89,20 @@ DEADLETTER_SCHEMA = schema(
     ("deadletter_partition", pa.uint16()),
     ("deadletter_offset", pa.uint64()),
 )
+PROFILE_FIELDS_SCHEMA = schema(
+    ("tenant", pa.string()),
+    ("customer_id", pa.string()),
+    ("field", pa.string()),
+    ("value", pa.string()),
+    ("source", pa.string()),
+    ("rank", pa.uint8()),
+    ("occurred_at", MS),
+    ("event_id", pa.string()),
+)
+CUSTOMER_NAMES_SCHEMA = schema(
+    ("tenant", pa.string()),
+    ("key", pa.string()),
+    ("customer_id", pa.string()),
+    ("occurred_at", MS),
+    ("event_id", pa.string()),
+)

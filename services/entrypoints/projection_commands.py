@@ -206,7 +206,13 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             protector = open_protector(settings)
             opener = Opener(protector) if protector is not None else None
             result = replay(
-                store, settings.kafka_bootstrap, args.projection, progress, None, opener
+                store,
+                settings.kafka_bootstrap,
+                args.projection,
+                progress,
+                None,
+                opener,
+                settings.profile_source_precedence,
             )
         finally:
             store.close()

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -35,6 +36,8 @@ from services.platform.settings import Settings
 from services.platform.supervisor import Child, GaveUp, Supervisor, touchline_child
 from services.publishing.file_publish import Line, PublishFailed, PublishSummary, publish_http
 from services.simulator.journeys import Journeys
+from services.simulator.master import MasterConfig, MasterExport
+from services.simulator.master_files import write_master
 from services.simulator.simulation import SimulationConfig, live_events, simulate
 
 log = logging.getLogger("touchline.up")
@@ -152,7 +155,9 @@ async def _run(
         key = keys.create(DEMO_TENANT, "publisher")
         page += "?token=" + keys.create(DEMO_TENANT, "supervisor")
         _banner(url, key, page, settings, analyst=keys.create(DEMO_TENANT, "analyst"))
-        tasks.append(asyncio.create_task(_demo_traffic(url, key, customers, rate)))
+        tasks.append(
+            asyncio.create_task(_demo_traffic(url, key, customers, rate, settings.data_dir))
+        )
     else:
         _banner(url, None, page, settings)
     stopping = asyncio.create_task(stop.wait())
@@ -197,8 +202,9 @@ def _banner(
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
-async def _demo_traffic(url: str, key: str, customers: int, rate: float) -> None:
-    """A 90-day history for ``customers`` people, then live events at ``rate`` per second."""
+async def _demo_traffic(url: str, key: str, customers: int, rate: float, data_dir: Path) -> None:
+    """A 90-day history for ``customers`` people, their customer master imported (names,
+    kana, addresses, several identifiers per row), then live events at ``rate`` per second."""
     await _wait_healthy(url)
     now = datetime.now(UTC)
     sim = simulate(
@@ -207,6 +213,7 @@ async def _demo_traffic(url: str, key: str, customers: int, rate: float) -> None
             seed=int(now.timestamp()) // 86400,
             tenant=DEMO_TENANT,
             invalid_rate=0.0,
+            master=MasterConfig(),
         ),
         now,
     )
@@ -218,6 +225,8 @@ async def _demo_traffic(url: str, key: str, customers: int, rate: float) -> None
     log.info(
         "demo history: %d events accepted (%d duplicates)", summary.accepted, summary.duplicates
     )
+    if sim.master is not None:
+        await _import_master(sim.master, data_dir)
     journeys = Journeys(random.Random(), DEMO_TENANT)
     sent = 0
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
@@ -235,6 +244,25 @@ async def _demo_traffic(url: str, key: str, customers: int, rate: float) -> None
                 if sent // 500 != (sent - len(events)) // 500:
                     log.info("demo: %d live events published", sent)
             await asyncio.sleep(max(len(events), 1) / rate)
+
+
+async def _import_master(master: MasterExport, data_dir: Path) -> None:
+    """The demo's customer master, imported as a business would (``touchline import customers``)."""
+    path = data_dir / "demo" / "customers.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_master(master, path)
+    argv = [sys.executable, "-m", "services.entrypoints.cli", "import", "customers", str(path),
+            "--tenant", DEMO_TENANT]  # fmt: skip
+    with (data_dir / "demo" / "import.log").open("ab") as out:
+        process = await asyncio.create_subprocess_exec(*argv, stdout=out, stderr=out)
+        status = await process.wait()
+    if status == 0:
+        log.info(
+            "demo customer master imported: %d rows (names, kana, addresses)", len(master.rows)
+        )
+    else:
+        log.warning("demo customer master not imported (exit %d): see %s", status,
+                    data_dir / "demo" / "import.log")  # fmt: skip
 
 
 async def _wait_healthy(url: str, within_s: float = 30.0) -> None:

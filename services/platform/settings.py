@@ -126,6 +126,9 @@ class Settings:
     sql_max_memory_bytes: int = 1 << 30
     sql_max_rows_read: int = 100_000_000
     sql_max_rows_returned: int = 100_000
+    #: profile sources, most trusted first (glob patterns, e.g. ``import:*,crm,web``): per field
+    #: the most trusted source's latest value wins; unnamed sources rank below named ones
+    profile_source_precedence: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("data_dir", "cache_dir", "serving_index_path", "root_key_path"):
@@ -208,6 +211,11 @@ class Settings:
             sql_max_rows_read=_int(env, "TOUCHLINE_SQL_MAX_ROWS_READ", base.sql_max_rows_read, 1),
             sql_max_rows_returned=_int(
                 env, "TOUCHLINE_SQL_MAX_ROWS_RETURNED", base.sql_max_rows_returned, 1
+            ),
+            profile_source_precedence=tuple(
+                p.strip()
+                for p in _str(env, "TOUCHLINE_PROFILE_SOURCE_PRECEDENCE", "").split(",")
+                if p.strip()
             ),
         )
 

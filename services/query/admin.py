@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,10 +48,11 @@ class Replays:
         live_writes: threading.Lock,
         swapped: Callable[[], None] | None = None,
         opener: Opener | None = None,
+        precedence: Sequence[str] = (),
     ) -> None:
         """``swapped`` is called once a replay's table has replaced the live one; ``opener``
         reads the log's sealed values (as the live projector does)."""
-        self.opener = opener
+        self.opener, self.precedence = opener, precedence
         self.store = store
         self.bootstrap = bootstrap
         self.live_writes = live_writes
@@ -74,7 +75,7 @@ class Replays:
     def _run(self, job: ReplayJob) -> None:
         try:
             result = replay(self.store, self.bootstrap, job.projection, job.report,
-                            self.live_writes, self.opener)  # fmt: skip
+                            self.live_writes, self.opener, self.precedence)  # fmt: skip
             if self.swapped is not None:
                 self.swapped()
             job.result = {"rows": result.rows, "checksum": f"{result.digest:016x}"}

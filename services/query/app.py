@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from projections import reads
 from projections.exports import subject_export
+from projections.record_reads import customer_record, search_names, summaries
 from projections.timeline.model import HeadPage
 from services.platform.docs import add_offline_docs
 from services.platform.metrics import exposition
@@ -89,6 +90,17 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
                 {"kind": m["kind"], "value": masker.identity(m["kind"], m["value"])}
                 for m in hit["matched"]
             ]
+        if offset == 0:  # names after identifiers, on the first page (a name is never masked)
+            seen = {hit["customer_id"] for hit in found}
+            named = await deps.read(search_names, key.tenant, query, True, limit)
+            found += [
+                {"customer_id": c, "match": "name", "matched": [{"kind": "name", "value": n}]}
+                for c, n in named
+                if c not in seen
+            ][: max(limit - len(found), 0)]
+        about = await deps.read(summaries, key.tenant, [hit["customer_id"] for hit in found])
+        for hit in found:
+            hit.update(about.get(hit["customer_id"], {}))
         return json_response(
             {
                 "results": found,
@@ -108,9 +120,19 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
             raise QueryError(410, "erased", f"customer {customer_id} was erased")
         deps.audit.record(key, str(survivor), "profile")
         masker = deps.masker(key.role)
+        record = await deps.read(customer_record, key.tenant, [str(survivor), *found.aliases])
         body = {
             **found.__dict__,
             "identities": masker.identities(found.identities),
+            "name": record.name,
+            "profile": masker.profile(record.profile),
+            "profile_sources": record.sources,
+            "consent": masker.consent(record.consent),
+            "undeliverable": [
+                {**u, "address": masker.identity("email", u["address"])}
+                for u in record.undeliverable
+            ],
+            "merges": record.merges,
             "requested_id": customer_id,
             "freshness": await deps.freshness(),
         }

@@ -13,6 +13,11 @@ from typing import Any
 from events.catalog import Catalog
 
 FULL_ROLES = frozenset({"supervisor"})
+#: what a masked role reads of the profile in full: how to address the person (the header's
+#: name, its reading, the company), and facts that are no way to reach them
+OPEN_PROFILE_FIELDS = frozenset({"name", "company", "preferred_language", "attributes"})
+#: the parts of an address that narrow a person down no further than a town
+OPEN_ADDRESS_PARTS = frozenset({"region", "city", "country"})
 
 
 def mask_value(kind: str, value: str) -> str:
@@ -57,6 +62,44 @@ class Masker:
 
     def identity(self, kind: str, value: str) -> str:
         return value if self.full else mask_value(kind, value)
+
+    def profile(self, profile: Mapping[str, Any]) -> dict[str, Any]:
+        """The profile with its contact details masked: emails, phones, address lines, birthday."""
+        if self.full:
+            return dict(profile)
+        out: dict[str, Any] = {}
+        for field, value in profile.items():
+            if field in OPEN_PROFILE_FIELDS:
+                out[field] = value
+            elif field in ("emails", "phones"):
+                out[field] = [mask_value(field[:-1], str(v)) for v in value]
+            elif field == "address" and isinstance(value, Mapping):
+                out[field] = {
+                    part: v if part in OPEN_ADDRESS_PARTS else mask_value(part, str(v))
+                    for part, v in value.items()
+                }
+            else:
+                out[field] = mask_value(field, str(value))
+        return out
+
+    def consent(self, consent: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
+        """Consent states as they are; the address and the IP address in a proof masked."""
+        if self.full:
+            return {ch: dict(purposes) for ch, purposes in consent.items()}
+        out: dict[str, Any] = {}
+        for channel, purposes in consent.items():
+            out[channel] = {}
+            for purpose, entry in purposes.items():
+                entry = dict(entry)
+                if "address" in entry:
+                    entry["address"] = mask_value(channel, str(entry["address"]))
+                if isinstance(entry.get("proof"), Mapping) and "ip" in entry["proof"]:
+                    entry["proof"] = {
+                        **entry["proof"],
+                        "ip": mask_value("ip", str(entry["proof"]["ip"])),
+                    }
+                out[channel][purpose] = entry
+        return out
 
     def payload(self, event_type: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
         """The payload itself when nothing in it is masked for this role, else a masked copy."""

@@ -71,7 +71,7 @@ def served(
         free_port(),
         f"analyst-{random_tenant()}",
     )
-    env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(data), TOUCHLINE_PROJECTOR_GROUP=group,
+    env = base_env(kafka_bootstrap, **pipeline_run.key_env, TOUCHLINE_DATA_DIR=str(data), TOUCHLINE_PROJECTOR_GROUP=group,
                    TOUCHLINE_QUERY_PORT=str(port))  # fmt: skip
     tenant = next(iter(pipeline_run.tenants))
     key = cli(env, "keys", "create", "--tenant", tenant, "--role", "analyst").stdout.strip()
@@ -177,8 +177,10 @@ def test_every_chart_is_drawn_from_the_rows_of_its_query(served: Served, page: A
 
     expect(page).to_have_url(f"{served.url}/analyst")  # the key left the address bar
     assert page.evaluate("sessionStorage.getItem('touchline.analyst_key')") == served.key
-    page.wait_for_function("[...document.querySelectorAll('.card[data-chart]:not(.slot)')]"
-                           ".every(c => c.dataset.rows || c.dataset.failed)", timeout=120_000)  # fmt: skip
+    # polled from here: wait_for_function evaluates a string, which the page's CSP forbids
+    wait_until(lambda: page.evaluate("() => [...document.querySelectorAll('.card[data-chart]:not(.slot)')]"
+                                     ".every(c => c.dataset.rows || c.dataset.failed)"),
+               120, "every chart to be drawn", 0.5)  # fmt: skip
     queries = httpx.get(f"{served.url}/analyst/queries", timeout=10).json()
     charted = {c: q for c, q in page.eval_on_selector_all(
         ".card[data-chart]:not(.slot)", "cs => cs.map(c => [c.dataset.chart, c.querySelector('.sql-text').textContent])")}  # fmt: skip

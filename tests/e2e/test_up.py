@@ -191,7 +191,12 @@ def test_an_agent_finds_a_caller_and_sees_a_new_event_live(up: Up) -> None:
                 page.locator("#timeline li").evaluate_all("els => els.map(e => e.dataset.channel)")
             )
 
-        page.wait_for_function("document.querySelectorAll('#timeline li').length > 0")  # reloaded
+        wait_until(
+            lambda: page.evaluate("() => document.querySelectorAll('#timeline li').length > 0"),
+            30,
+            "the timeline to reload",
+            0.2,
+        )  # not wait_for_function: the CSP forbids eval
         assert shown_channels() == {"phone"}
 
         live = samples.call_completed(identities={"phone": phone},

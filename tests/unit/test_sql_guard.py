@@ -21,7 +21,7 @@ from projections.migrations import load_migrations
 
 
 def ddl_columns() -> dict[str, frozenset[str]]:
-    """Table -> columns, from the CREATE TABLE statements of every migration."""
+    """Table -> columns, from the CREATE TABLE and CREATE VIEW statements of every migration."""
     tables: dict[str, frozenset[str]] = {}
     for migration in load_migrations():
         for statement in migration.statements():
@@ -31,6 +31,12 @@ def ddl_columns() -> dict[str, frozenset[str]]:
                 tables[schema.this.name] = frozenset(
                     c.name for c in schema.expressions if isinstance(c, exp.ColumnDef)
                 )
+            elif (
+                isinstance(tree, exp.Create)
+                and tree.kind == "VIEW"
+                and isinstance(tree.expression, exp.Query)
+            ):  # a plain view's columns are its select's output names
+                tables[tree.this.name] = frozenset(tree.expression.named_selects)
     return tables
 
 

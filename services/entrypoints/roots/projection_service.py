@@ -81,7 +81,10 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     followers: list[Sink] = [ServingIndexSink(index)] if index is not None else []
     followers.append(ReadSideSink(cache, changes, loop))
     config = ProjectorConfig(
-        settings.projector_group, settings.projector_flush_rows, settings.projector_flush_ms / 1000
+        settings.projector_group,
+        settings.projector_flush_rows,
+        settings.projector_flush_ms / 1000,
+        precedence=settings.profile_source_precedence,
     )
     protector = open_protector(settings)
     opener = Opener(protector) if protector is not None else None
@@ -121,7 +124,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
             mirroring.rebuild()
 
     replays = Replays(store, settings.kafka_bootstrap, projector.writing, swapped=swapped,
-                      opener=opener)  # fmt: skip
+                      opener=opener, precedence=settings.profile_source_precedence)  # fmt: skip
     app.include_router(admin_router(keys, replays))
     app.include_router(analyst_router(store, keys, settings.sql_limits()))
     app.include_router(analyst_page_router())

@@ -3,7 +3,10 @@
 
 const TEXT = {
   en: {
-    search_label: "Find a customer", search_placeholder: "Phone, email, loyalty id or handle",
+    search_label: "Find a customer", search_placeholder: "Name, phone, email, loyalty id or handle",
+    purposes: { marketing: "marketing", service: "service", profiling: "profiling" },
+    undeliverable: "{a}: undeliverable", merges_title: "Merge history", merged_one: "{id} merged {when}: {why}",
+    consent_none: "no consent recorded", name_match: "name",
     search_button: "Search", language: "Language", token_label: "Agent token", token_save: "Use token",
     score_label: "engagement", segment: "Segment", churn: "Churn risk", last_contact: "Last contact",
     more: "Older events", all: "All", no_results: "No customer found for “{q}”.",
@@ -12,7 +15,7 @@ const TEXT = {
     exact: "exact match", prefix: "starts with", erased: "Erased customer", customer: "Customer",
     merged: "merged from {n} profiles", new_event: "New event", error: "Error: {m}",
     token_needed: "Enter an agent token (touchline keys create --tenant T --role agent).",
-    channels: { phone: "Phone", email: "Email", chat: "Chat", store: "Store", web: "Web", social: "Social", sms: "SMS", online: "Online" },
+    channels: { phone: "Phone", email: "Email", chat: "Chat", store: "Store", web: "Web", social: "Social", sms: "SMS", online: "Online", account: "Profile", post: "Post", line: "LINE", push: "Push" },
     segments: { champion: "Champion", loyal: "Loyal", new: "New", at_risk: "At risk", hibernating: "Hibernating", prospect: "Prospect" },
     risk: { low: "low", medium: "medium", high: "high", unknown: "unknown" },
     calls: (p, d) => `${p.direction === "outbound" ? "Called out" : "Called in"}${d ? ", " + d : ""}${p.disposition ? ", " + p.disposition.replace("_", " ") : ""}${p.agent ? " by agent " + p.agent : ""}`,
@@ -26,7 +29,10 @@ const TEXT = {
     duration: (s) => s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`,
   },
   ja: {
-    search_label: "顧客を検索", search_placeholder: "電話番号・メール・会員番号・ハンドル",
+    search_label: "顧客を検索", search_placeholder: "氏名・電話番号・メール・会員番号・ハンドル",
+    purposes: { marketing: "販促", service: "サービス", profiling: "分析" },
+    undeliverable: "{a}: 配信不能", merges_title: "統合履歴", merged_one: "{id} を {when} に統合: {why}",
+    consent_none: "同意の記録なし", name_match: "氏名",
     search_button: "検索", language: "言語", token_label: "エージェントトークン", token_save: "使用する",
     score_label: "エンゲージメント", segment: "セグメント", churn: "離反リスク", last_contact: "最終接点",
     more: "さらに表示", all: "すべて", no_results: "「{q}」に該当する顧客はいません。",
@@ -35,7 +41,7 @@ const TEXT = {
     exact: "完全一致", prefix: "前方一致", erased: "削除済みの顧客", customer: "顧客",
     merged: "{n} 件のプロフィールを統合", new_event: "新しいイベント", error: "エラー: {m}",
     token_needed: "エージェントトークンを入力してください（touchline keys create --tenant T --role agent）。",
-    channels: { phone: "電話", email: "メール", chat: "チャット", store: "店舗", web: "ウェブ", social: "SNS", sms: "SMS", online: "オンライン" },
+    channels: { phone: "電話", email: "メール", chat: "チャット", store: "店舗", web: "ウェブ", social: "SNS", sms: "SMS", online: "オンライン", account: "プロフィール", post: "郵送", line: "LINE", push: "プッシュ" },
     segments: { champion: "優良", loyal: "ロイヤル", new: "新規", at_risk: "要注意", hibernating: "休眠", prospect: "見込み" },
     risk: { low: "低", medium: "中", high: "高", unknown: "不明" },
     calls: (p, d) => `${p.direction === "outbound" ? "発信" : "着信"}${d ? "、" + d : ""}${p.disposition === "resolved" ? "、解決" : p.disposition ? "、" + p.disposition : ""}${p.agent ? "（担当 " + p.agent + "）" : ""}`,
@@ -136,7 +142,11 @@ async function search(query) {
       const li = document.createElement("li");
       li.setAttribute("role", "option"); li.tabIndex = 0; li.dataset.id = hit.customer_id;
       li.setAttribute("aria-selected", String(i === 0));
-      li.textContent = `${hit.matched.map((m) => m.value).join(", ")} — ${t(hit.match)}`;
+      const who = hit.name ? `${hit.name} · ` : "";
+      const matched = hit.match === "name" ? t("name_match") : `${hit.matched.map((m) => m.value).join(", ")} — ${t(hit.match)}`;
+      const last = hit.last_contact ? ` · ${t("last_contact")} ${formatTime(hit.last_contact)}` : "";
+      const score = hit.score != null ? ` · ${Math.round(hit.score)}` : "";
+      li.textContent = `${who}${matched}${last}${score}`;
       li.addEventListener("click", () => open(hit.customer_id));
       li.addEventListener("keydown", (e) => { if (e.key === "Enter") open(hit.customer_id); });
       list.append(li);
@@ -163,22 +173,53 @@ async function open(id) {
 function renderProfile(p) {
   const ids = p.identities || {};
   const first = ids.email?.[0] || ids.phone?.[0] || ids.loyalty_id?.[0] || p.customer_id;
-  $("customer-title").textContent = p.erased ? t("erased") : `${t("customer")} ${first}`;
+  $("customer-title").textContent = p.erased ? t("erased") : (p.name || `${t("customer")} ${first}`);
+  const name = (p.profile || {}).name || {};
+  const kana = [name.family_kana, name.given_kana].filter(Boolean).join(" ");
+  $("customer-kana").textContent = p.erased ? "" : kana;
+  const details = $("profile-details"); details.replaceChildren();
+  const pr = p.profile || {};
+  const address = pr.address ? [pr.address.postal_code && `〒${pr.address.postal_code}`, pr.address.region, pr.address.city,
+    pr.address.line1, pr.address.line2, pr.address.country].filter(Boolean).join(" ") : "";
+  for (const text of [pr.company, address, pr.birthday, ...Object.entries(pr.attributes || {}).map(([k, v]) => `${k}: ${v}`)]) {
+    if (!text) continue;
+    const span = document.createElement("span"); span.textContent = text; details.append(span);
+  }
   const identities = $("identities"); identities.replaceChildren();
   for (const [kind, values] of Object.entries(ids)) for (const v of values) {
     const span = document.createElement("span"); span.textContent = `${kind}: ${v}`; identities.append(span);
   }
   if (p.aliases?.length) { const s = document.createElement("span"); s.textContent = t("merged", { n: p.aliases.length + 1 }); identities.append(s); }
   const consent = $("consent"); consent.replaceChildren();
-  for (const [channel, granted] of Object.entries(p.consent || {})) {
-    const s = document.createElement("span"); s.className = granted ? "granted" : "withdrawn";
-    s.textContent = t(granted ? "consent_on" : "consent_off", { c: TEXT[state.lang].channels[channel] || channel });
-    consent.append(s);
+  const words = TEXT[state.lang];
+  for (const [channel, purposes] of Object.entries(p.consent || {})) {
+    const known = Object.entries(purposes).filter(([, e]) => e.state !== "unknown");
+    for (const [purpose, entry] of known) {
+      const s = document.createElement("span"); s.className = entry.state;
+      const label = `${words.channels[channel] || channel} ${words.purposes[purpose] || purpose}`;
+      s.textContent = t(entry.state === "granted" ? "consent_on" : "consent_off", { c: label });
+      s.title = [entry.at && formatTime(entry.at), entry.source, entry.proof?.text].filter(Boolean).join(" · ");
+      consent.append(s);
+    }
   }
+  if (!consent.children.length && !p.erased) {
+    const s = document.createElement("span"); s.className = "unknown"; s.textContent = t("consent_none"); consent.append(s);
+  }
+  for (const u of p.undeliverable || []) {
+    const s = document.createElement("span"); s.className = "withdrawn"; s.textContent = t("undeliverable", { a: u.address }); consent.append(s);
+  }
+  const merges = $("merges"); merges.replaceChildren();
+  for (const m of p.merges || []) {
+    const li = document.createElement("li");
+    li.textContent = t("merged_one", { id: m.merged_id.slice(0, 8), when: formatTime(m.merged_at), why: m.reason || "" });
+    merges.append(li);
+  }
+  $("merges-box").hidden = !(p.merges || []).length;
   renderScore(p.engagement);
   $("segment").textContent = p.rfm ? (TEXT[state.lang].segments[p.rfm.segment] || p.rfm.segment) : t("none");
   $("churn").textContent = p.rfm ? (TEXT[state.lang].risk[p.rfm.churn_risk] || p.rfm.churn_risk) : t("unknown");
-  const last = Object.entries(p.channels || {}).sort((a, b) => String(b[1].last_contact).localeCompare(String(a[1].last_contact)))[0];
+  // the customer's own contacts: a profile update from an import is not one
+  const last = Object.entries(p.channels || {}).filter(([ch]) => ch !== "account").sort((a, b) => String(b[1].last_contact).localeCompare(String(a[1].last_contact)))[0];
   $("last-contact").textContent = last ? `${TEXT[state.lang].channels[last[0]] || last[0]}, ${formatTime(last[1].last_contact)}` : t("none");
   renderChips(Object.keys(p.channels || {}));
 }
