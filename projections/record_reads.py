@@ -56,7 +56,7 @@ def customer_record(store: ProjectionStore, tenant: str, ids: Sequence[str]) -> 
     merges = [
         {
             "merged_id": str(alias),
-            "reason": str(reason),
+            "reason": _why(str(reason)),
             "cause_event_id": str(cause),
             "merged_at": merged_at,
         }
@@ -165,6 +165,13 @@ _SURVIVORS = (
     "LEFT JOIN (SELECT alias_id, argMax(survivor_id, version) AS survivor FROM customer_aliases "
     "WHERE tenant = {{t:String}} GROUP BY alias_id) AS s ON {a}.customer_id = s.alias_id"
 )
+
+
+def _why(reason: str) -> str:
+    """A merge's reason for people: the kind of identifier two customers shared (the store
+    records the identifier's subject, a keyed hash that means nothing to a reader)."""
+    kind, sep, _ = reason.partition(":")
+    return f"shared {kind}" if sep and kind.isidentifier() else reason
 
 
 def _instant(value: Any) -> str:

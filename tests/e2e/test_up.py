@@ -24,6 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,61 @@ def test_an_agent_finds_a_caller_and_sees_a_new_event_live(up: Up) -> None:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make setup`")
+def test_an_agent_finds_a_customer_by_name_and_sees_who_she_is(up: Up) -> None:
+    """By kanji, kana and romaji; the header shows her name, reading, consent and merge history."""
+    from playwright.sync_api import expect, sync_playwright
+
+    email, phone = f"sakura.{uuid.uuid4().hex[:6]}@example.jp", "+81 90 3141 5926"
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def event(
+        type_: str, identities: dict[str, str], payload: dict[str, object]
+    ) -> dict[str, object]:
+        return {"type": type_, "schema_version": 1, "occurred_at": now, "source": "crm",
+                "identities": identities, "payload": payload}  # fmt: skip
+
+    for sent in (
+        samples.call_completed(identities={"phone": phone}),  # a phone-only customer first
+        event("consent.granted", {"email": email}, {"channel": "email", "purpose": "marketing"}),
+    ):
+        assert up.post(sent).status_code == 202, sent
+    wait_until(lambda: _found(up, phone) and _found(up, email), 60, "both customers", 0.5)
+    profile = event("customer.profile_updated", {"email": email, "phone": phone},
+                    {"name": {"family": "桜井", "given": "咲良", "family_kana": "サクライ",
+                              "given_kana": "サクラ"}})  # fmt: skip
+    assert up.post(profile).status_code == 202  # the master's row links the two: one customer
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(up.page)
+        search = page.get_by_role("searchbox")
+
+        def shows(typed: str) -> bool:
+            search.fill(typed)
+            search.press("Enter")
+            page.wait_for_timeout(700)
+            return "桜井 咲良" in (page.locator("#customer-title").text_content() or "")
+
+        wait_until(lambda: shows("桜井咲良"), 60, "the name to be searchable", 0.0)
+        for typed in ("サクライ サクラ", "さくらい", "Sakurai Sakura", "sakura sakurai"):
+            page.goto(up.page)
+            assert shows(typed), typed
+        expect(page.locator("#customer-kana")).to_have_text("サクライ サクラ")
+        expect(page.locator("#consent .granted")).to_contain_text("Email marketing")
+        expect(page.locator("#merges-box")).to_be_visible()
+        page.locator("#merges-box summary").click()
+        expect(page.locator("#merges li")).to_have_count(1)
+        page.screenshot(path=str(ARTIFACTS / "agent-by-name.png"))
+        browser.close()
+
+
+def _found(up: Up, value: str) -> bool:
+    token = up.page.split("token=", 1)[1]
+    response = httpx.get(f"{up.query}/v1/customers", params={"query": value},
+                         headers={"Authorization": f"Bearer {token}"}, timeout=10)  # fmt: skip
+    return response.status_code == 200 and bool(response.json()["results"])
+
+
 def test_a_bad_token_asks_again_and_arrows_walk_the_results(up: Up) -> None:
     from playwright.sync_api import expect, sync_playwright
 
