@@ -5,7 +5,7 @@ weak ones (device_id, social) attach, may fold an *anonymous* customer (one
 known only by weak identifiers) into an identified one, and never merge two
 identified customers. The survivor of a merge is the customer seen earliest
 (event time), then the smallest id. Corrections (detach, erase) are applied
-here too. Later sightings of a batch see earlier ones' changes, because every
+here too, and merges a person decided (``merge_customers``). Later sightings of a batch see earlier ones' changes, because every
 aggregate is loaded once per batch and kept in ``loaded``.
 """
 
@@ -17,9 +17,15 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
-from events.contracts.commands import Command, DetachIdentity, EraseCustomer
+from events.contracts.commands import Command, DetachIdentity, EraseCustomer, MergeCustomers
 from events.keys import identity_key
-from services.identity.domain import Customer, IdentityClaim, claim_id, customer_id_for
+from services.identity.domain import (
+    Customer,
+    IdentityClaim,
+    MergeDecision,
+    claim_id,
+    customer_id_for,
+)
 from services.identity.outcomes import CommandOutcome, Resolution, Sighting
 from services.identity.rules import STRONG_KINDS, WEAK_KINDS, IdentityRules
 
@@ -75,7 +81,36 @@ class BatchWork:
     def apply(self, command: Command) -> CommandOutcome:
         if isinstance(command, DetachIdentity):
             return self._detach(command)
+        if isinstance(command, MergeCustomers):
+            return self._merge_decided(command)
         return self._erase(command)
+
+    def _merge_decided(self, c: MergeCustomers) -> CommandOutcome:
+        """Two customers a person says are one: ``absorbed_id`` (and its aliases) into
+        ``survivor_id``, each read as its current survivor. A person's word overrides an
+        earlier unmerge (``kept_apart``), not the identity cap or an erasure."""
+        survivor, absorbed = (
+            self._live(c.tenant, c.survivor_id),
+            self._live(c.tenant, c.absorbed_id),
+        )
+        refused = _refusal(survivor, absorbed)
+        if refused is not None or survivor is None or absorbed is None:
+            return CommandOutcome(c.command_id, False, refused or "no such customer")
+        if self._would_exceed_cap(survivor, absorbed):
+            limit = self.rules.max_per_kind
+            return CommandOutcome(c.command_id, False, f"the merge would exceed {limit} "
+                                  "identifiers of a kind")  # fmt: skip
+        basis = "suggestion" if c.rule is not None else "manual"
+        decided = MergeDecision(basis, c.requested_by, c.requested_at, c.rule or "", c.score,
+                                c.suggestion_id or "")  # fmt: skip
+        self._absorb(survivor, absorbed, c.command_id, c.reason, decided.as_dict())
+        return CommandOutcome(c.command_id, True, f"merged {absorbed.id} into {survivor.id}")
+
+    def _live(self, tenant: str, customer_id: str) -> Customer | None:
+        found: Customer | None = self.get(uuid.UUID(customer_id))
+        if found is None or found.tenant != tenant:
+            return None
+        return self.survivor_of(found)
 
     def _detach(self, c: DetachIdentity) -> CommandOutcome:
         owner = self.owner(c.tenant, c.kind, c.value)
@@ -212,18 +247,29 @@ class BatchWork:
         return survivor
 
     def _merge(self, survivor: Customer, absorbed: Customer, s: Sighting, reason: str) -> None:
+        self._absorb(survivor, absorbed, s.event_id, reason)
+
+    def _absorb(
+        self,
+        survivor: Customer,
+        absorbed: Customer,
+        cause: str,
+        reason: str,
+        decided: dict[str, Any] | None = None,
+    ) -> None:
         survivor.absorb(
             absorbed.id,
             {k: list(v) for k, v in absorbed.identities.items()},
             absorbed.first_seen,
             reason,
-            s.event_id,
+            cause,
             tuple(sorted(absorbed.kept_apart, key=str)),
             tuple(absorbed.aliases),
             dict(absorbed.sealed),
             {k: list(v) for k, v in absorbed.noted.items()},
+            decided,
         )
-        absorbed.merge_into(survivor.id, reason, s.event_id)
+        absorbed.merge_into(survivor.id, reason, cause, decided)
 
     def _would_exceed_cap(self, a: Customer, b: Customer) -> bool:
         kinds = set(a.identities) | set(b.identities)
@@ -258,6 +304,17 @@ class BatchWork:
                 )
             else:  # released by an erasure, seen again
                 claim.reassign(target.id, "seen again after erasure")
+
+
+def _refusal(survivor: Customer | None, absorbed: Customer | None) -> str | None:
+    """Why a decided merge cannot apply, if it cannot."""
+    if survivor is None or absorbed is None:
+        return "no such customer in this tenant"
+    if survivor.erased or absorbed.erased:
+        return "the customer was erased"
+    if survivor is absorbed:
+        return "already one customer"
+    return None
 
 
 def _identified(customer: Customer) -> bool:
