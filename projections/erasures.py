@@ -13,7 +13,16 @@ from projections.store import ProjectionStore
 
 #: what an erasure deletes: every table that holds a customer's rows (the erased customers
 #: row itself stays: it is how the projector knows them, and it holds no values)
-PERSONAL = ("touchpoints", "identities", "engagement_scores", "engagement_current", "rfm")
+PERSONAL = (
+    "touchpoints",
+    "identities",
+    "engagement_scores",
+    "engagement_current",
+    "rfm",
+    "customer_merges",  # a person's reason may name them
+)
+#: tables naming customers in pairs: rows naming an erased one are deleted too
+PAIRS = {"duplicate_suggestions": ("customer_a", "customer_b")}
 
 
 class Erasures:
@@ -70,6 +79,9 @@ class Erasures:
                 f"SELECT DISTINCT value FROM {table('identities')} WHERE {mine}", params)]  # fmt: skip
             for name in PERSONAL:
                 _delete(store, table(name), mine, params)
+            for name, (a, b) in PAIRS.items():
+                either = f"tenant = {{t:String}} AND (has({{ids:Array(UUID)}}, {a}) OR has({{ids:Array(UUID)}}, {b}))"
+                _delete(store, table(name), either, params)
             _delete(store, table("customers"), f"{mine} AND NOT erased", params)
             if values:  # what an analyst typed while looking for them
                 _delete_queries_naming(store, table("audit_queries"), tenant, values)

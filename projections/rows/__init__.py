@@ -28,6 +28,7 @@ from projections.rows.customers import customer_rows
 from projections.rows.deadletters import deadletter_rows
 from projections.rows.schemas import (
     CUSTOMER_ALIASES_SCHEMA,
+    CUSTOMER_MERGES_SCHEMA,
     CUSTOMERS_SCHEMA,
     DEADLETTER_SCHEMA,
     ENGAGEMENT_SCORES_SCHEMA,
@@ -41,6 +42,7 @@ from projections.rows.touchpoints import event_key, sighting_order, touchpoint_r
 __all__ = [
     "CUSTOMERS_SCHEMA",
     "CUSTOMER_ALIASES_SCHEMA",
+    "CUSTOMER_MERGES_SCHEMA",
     "DEADLETTER_SCHEMA",
     "ENGAGEMENT_SCORES_SCHEMA",
     "IDENTITIES_SCHEMA",
