@@ -76,7 +76,7 @@ def review_router(deps: QueryDeps, queue: ReviewQueue, send: Sender) -> APIRoute
     ) -> Response:
         """Open suggested duplicates, best first, with their score and evidence."""
         key = _supervisor(request, deps, "review duplicates")
-        found = await deps.read(ReviewQueue.pending, queue, key.tenant, limit)
+        found = await deps.read(lambda _store: queue.pending(key.tenant, limit))
         return json_response({"suggestions": [p.as_dict() for p in found], "limit": limit})
 
     @router.post("/v1/review/duplicates/run")
@@ -133,7 +133,7 @@ async def _open(deps: QueryDeps, queue: ReviewQueue, key: ApiKey, suggestion: st
     except ValueError:
         raise QueryError(400, "bad_suggestion_id", f"{suggestion!r} is not a suggestion id",
                          "suggestion") from None  # fmt: skip
-    found = await deps.read(ReviewQueue.get, queue, key.tenant, wanted)
+    found = await deps.read(lambda _store: queue.get(key.tenant, wanted))
     if found is None:
         raise QueryError(404, "not_found", f"no suggestion {suggestion} in tenant {key.tenant}")
     if found.status != "open":
