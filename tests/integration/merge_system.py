@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,13 +50,11 @@ class System:
         lines = [Line(i, {**e, "tenant": self.tenant}) for i, e in enumerate(events, 1)]
         summary = PublishSummary()
         settings = Settings.from_env(self.env)  # the worker's keys, as ingest would seal
-        asyncio.run(
-            publish_kafka(lines, self.bootstrap, self.tenant, "US", summary, settings=settings)
-        )
+        _run(publish_kafka(lines, self.bootstrap, self.tenant, "US", summary, settings=settings))
         assert summary.accepted == len(events), summary
 
     def read(self, topic: str) -> list[dict[str, Any]]:
-        records = asyncio.run(read_since(self.bootstrap, self.since[topic], topic))
+        records = _run(read_since(self.bootstrap, self.since[topic], topic))
         values = [orjson.loads(r.value) for r in records]
         return [v for v in values if self.tenant in (v.get("tenant"),
                                                      (v.get("command") or {}).get("tenant"))]  # fmt: skip
@@ -90,6 +89,12 @@ class System:
 
     def wait_api(self, what: str, check: Callable[[], bool]) -> None:
         wait_until(check, 120, what, 0.5)
+
+
+def _run(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """On a thread of its own: Playwright's sync API keeps an event loop in the test's."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @contextmanager
