@@ -19,13 +19,8 @@ from eventsourcing.domain import Aggregate
 
 from events.contracts.commands import Command, DetachIdentity, EraseCustomer, MergeCustomers
 from events.keys import identity_key
-from services.identity.domain import (
-    Customer,
-    IdentityClaim,
-    MergeDecision,
-    claim_id,
-    customer_id_for,
-)
+from services.identity.decided import merge_decided
+from services.identity.domain import Customer, IdentityClaim, claim_id, customer_id_for
 from services.identity.outcomes import CommandOutcome, Resolution, Sighting
 from services.identity.rules import STRONG_KINDS, WEAK_KINDS, IdentityRules
 
@@ -82,35 +77,8 @@ class BatchWork:
         if isinstance(command, DetachIdentity):
             return self._detach(command)
         if isinstance(command, MergeCustomers):
-            return self._merge_decided(command)
+            return merge_decided(self, command)
         return self._erase(command)
-
-    def _merge_decided(self, c: MergeCustomers) -> CommandOutcome:
-        """Two customers a person says are one: ``absorbed_id`` (and its aliases) into
-        ``survivor_id``, each read as its current survivor. A person's word overrides an
-        earlier unmerge (``kept_apart``), not the identity cap or an erasure."""
-        survivor, absorbed = (
-            self._live(c.tenant, c.survivor_id),
-            self._live(c.tenant, c.absorbed_id),
-        )
-        refused = _refusal(survivor, absorbed)
-        if refused is not None or survivor is None or absorbed is None:
-            return CommandOutcome(c.command_id, False, refused or "no such customer")
-        if self._would_exceed_cap(survivor, absorbed):
-            limit = self.rules.max_per_kind
-            return CommandOutcome(c.command_id, False, f"the merge would exceed {limit} "
-                                  "identifiers of a kind")  # fmt: skip
-        basis = "suggestion" if c.rule is not None else "manual"
-        decided = MergeDecision(basis, c.requested_by, c.requested_at, c.rule or "", c.score,
-                                c.suggestion_id or "")  # fmt: skip
-        self._absorb(survivor, absorbed, c.command_id, c.reason, decided.as_dict())
-        return CommandOutcome(c.command_id, True, f"merged {absorbed.id} into {survivor.id}")
-
-    def _live(self, tenant: str, customer_id: str) -> Customer | None:
-        found: Customer | None = self.get(uuid.UUID(customer_id))
-        if found is None or found.tenant != tenant:
-            return None
-        return self.survivor_of(found)
 
     def _detach(self, c: DetachIdentity) -> CommandOutcome:
         owner = self.owner(c.tenant, c.kind, c.value)
@@ -236,7 +204,7 @@ class BatchWork:
         for other in sorted(owners, key=_age):
             if other is survivor:
                 continue
-            if self._would_exceed_cap(survivor, other):
+            if self.would_exceed_cap(survivor, other):
                 flags.append("merge_blocked_by_identity_cap")
                 continue
             if other.id in survivor.kept_apart or survivor.id in other.kept_apart:
@@ -247,9 +215,9 @@ class BatchWork:
         return survivor
 
     def _merge(self, survivor: Customer, absorbed: Customer, s: Sighting, reason: str) -> None:
-        self._absorb(survivor, absorbed, s.event_id, reason)
+        self.absorb(survivor, absorbed, s.event_id, reason)
 
-    def _absorb(
+    def absorb(
         self,
         survivor: Customer,
         absorbed: Customer,
@@ -271,7 +239,7 @@ class BatchWork:
         )
         absorbed.merge_into(survivor.id, reason, cause, decided)
 
-    def _would_exceed_cap(self, a: Customer, b: Customer) -> bool:
+    def would_exceed_cap(self, a: Customer, b: Customer) -> bool:
         kinds = set(a.identities) | set(b.identities)
         return any(
             len(set(a.identities.get(k, [])) | set(b.identities.get(k, [])))
@@ -304,17 +272,6 @@ class BatchWork:
                 )
             else:  # released by an erasure, seen again
                 claim.reassign(target.id, "seen again after erasure")
-
-
-def _refusal(survivor: Customer | None, absorbed: Customer | None) -> str | None:
-    """Why a decided merge cannot apply, if it cannot."""
-    if survivor is None or absorbed is None:
-        return "no such customer in this tenant"
-    if survivor.erased or absorbed.erased:
-        return "the customer was erased"
-    if survivor is absorbed:
-        return "already one customer"
-    return None
 
 
 def _identified(customer: Customer) -> bool:
