@@ -107,10 +107,13 @@ def test_merges_the_api_refuses(system: System) -> None:
     erased = system.api("POST", f"/v1/customers/{a}/merge", json=body)
     assert erased.status_code == 410 and "erased" in erased.json()["error"]["message"]
 
-    sent = system.api("POST", f"/v1/customers/{a}/merge",
-                      json={"absorbed": a.replace(a[-1], "0" if a[-1] != "0" else "1"),
-                            "reason": "typo"})  # fmt: skip
-    assert sent.status_code in (400, 404)
+    bad = system.api("POST", f"/v1/customers/{a}/merge", json={**body, "absorbed": "nope"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_customer_id"
+    assert system.api("GET", f"/v1/customers/{uuid.uuid4()}/merges").status_code == 404
+    for args in (["--survivor", a, "--absorbed", a], ["--survivor", "x", "--absorbed", a]):
+        refused = cli(system.env, "identity", "merge", "--tenant", system.tenant, *args,
+                      "--reason", "r", check=False)  # fmt: skip
+        assert refused.returncode == 2 and refused.stderr.startswith("identity: ")
 
 
 def test_accepting_a_suggested_duplicate_merges_the_pair_with_the_evidence_as_why(
