@@ -11,15 +11,18 @@ log = logging.getLogger(__name__)
 
 
 async def review_every(queue: ReviewQueue, every_s: int) -> None:
-    """Every ``every_s`` seconds (0: never), each tenant in turn, on a thread.
+    """Every ``every_s`` seconds (0: never), each tenant in turn, on a thread; the first run a
+    minute after start (the demo's customers are projected by then), not a whole period.
 
     A failed run is logged with its cause and tried again at the next tick: the queue is
     advice for people, and the suggestions already kept stay as they were.
     """
     if every_s <= 0:
         return
+    wait = min(every_s, 60)
     while True:
-        await asyncio.sleep(every_s)
+        await asyncio.sleep(wait)
+        wait = every_s
         for tenant in await asyncio.to_thread(tenants, queue):
             try:
                 found = await asyncio.to_thread(queue.refresh, tenant)
