@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS duplicate_suggestions
     decided_by String DEFAULT '',
     decided_at Nullable(DateTime64(3, 'UTC')),
     command_id String DEFAULT '',        -- the merge command an acceptance sent
+    note String DEFAULT '',              -- why it was rejected, as the supervisor said
     version UInt64
 )
 ENGINE = ReplacingMergeTree(version)

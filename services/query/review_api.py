@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Query, Request
@@ -72,12 +72,16 @@ def review_router(deps: QueryDeps, queue: ReviewQueue, send: Sender) -> APIRoute
 
     @router.get("/v1/review/duplicates")
     async def duplicates(
-        request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 100
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        status: Annotated[Literal["open", "accepted", "rejected"], Query()] = "open",
     ) -> Response:
-        """Open suggested duplicates, best first, with their score and evidence."""
+        """Open suggested duplicates, best first, with their score and evidence (or the
+        decided ones: who decided, when, the merge command or the reason for rejecting)."""
         key = _supervisor(request, deps, "review duplicates")
-        found = await deps.read(lambda _store: queue.pending(key.tenant, limit))
-        return json_response({"suggestions": [p.as_dict() for p in found], "limit": limit})
+        found = await deps.read(lambda _store: queue.pending(key.tenant, limit, status))
+        body = {"suggestions": [p.as_dict() for p in found], "limit": limit, "status": status}
+        return json_response(body)
 
     @router.post("/v1/review/duplicates/run")
     async def run(request: Request) -> Response:
@@ -109,7 +113,8 @@ def review_router(deps: QueryDeps, queue: ReviewQueue, send: Sender) -> APIRoute
         key = _supervisor(request, deps, "review duplicates")
         async with lock:
             pending = await _open(deps, queue, key, suggestion)
-            await deps.read(lambda _store: queue.decide(pending, "rejected", _who(key)))
+            note = body.reason.strip() if body is not None else ""
+            await deps.read(lambda _store: queue.decide(pending, "rejected", _who(key), "", note))
         deps.audit.record(key, pending.customer_a, "review_reject")
         return json_response({"suggestion_id": pending.suggestion_id, "status": "rejected"})
 

@@ -35,6 +35,7 @@ SCHEMA = schema(
     ("decided_by", pa.string()),
     ("decided_at", MS),
     ("command_id", pa.string()),
+    ("note", pa.string()),
     ("version", pa.uint64()),
 )
 _COLUMNS = ", ".join(SCHEMA.names)
@@ -56,6 +57,7 @@ class Pending:
     decided_by: str
     decided_at: Any
     command_id: str
+    note: str
 
     def as_dict(self) -> dict[str, Any]:
         body = dict(self.__dict__)
@@ -93,8 +95,12 @@ class ReviewQueue:
             self.store.insert_arrow("duplicate_suggestions", table)
         return len(rows)
 
-    def pending(self, tenant: str, limit: int = 100) -> list[Pending]:
-        """Open suggestions, best first, whose customers are both still survivors."""
+    def pending(self, tenant: str, limit: int = 100, status: str = "open") -> list[Pending]:
+        """Open suggestions whose customers are both still survivors, best first; or those
+        decided (``accepted``, ``rejected``), newest decision first."""
+        if status != "open":
+            return self._select(tenant, "status = {status:String}", {"n": limit, "status": status},
+                                "ORDER BY decided_at DESC, customer_a LIMIT {n:UInt32}")  # fmt: skip
         return self._select(
             tenant,
             f"status = 'open' AND customer_a NOT IN ({_MERGED}) AND customer_b NOT IN ({_MERGED})",
@@ -106,11 +112,13 @@ class ReviewQueue:
         found = self._select(tenant, "suggestion_id = {s:UUID}", {"s": suggestion}, "")
         return found[0] if found else None
 
-    def decide(self, pending: Pending, status: str, by: str, command_id: str = "") -> None:
+    def decide(
+        self, pending: Pending, status: str, by: str, command_id: str = "", note: str = ""
+    ) -> None:
         now = time.time_ns() // 1000
         row = (pending.tenant, pending.customer_a, pending.customer_b, pending.suggestion_id,
                pending.score, pending.rules, orjson.dumps(pending.evidence).decode(), status,
-               _ms(pending.found_at), by, now // 1000, command_id, now)  # fmt: skip
+               _ms(pending.found_at), by, now // 1000, command_id, note, now)  # fmt: skip
         table = pa.Table.from_arrays(
             [pa.array([v], f.type) for v, f in zip(row, SCHEMA, strict=True)], schema=SCHEMA
         )
@@ -133,7 +141,7 @@ class ReviewQueue:
         )
         rows = self.store.query_rows(
             "SELECT tenant, toString(customer_a), toString(customer_b), toString(suggestion_id), "
-            "score, rules, evidence, status, found_at, decided_by, decided_at, command_id FROM ("
+            "score, rules, evidence, status, found_at, decided_by, decided_at, command_id, note FROM ("
             f"SELECT tenant, customer_a, customer_b, {latest} FROM duplicate_suggestions "
             "WHERE tenant = {t:String} GROUP BY tenant, customer_a, customer_b) "
             f"WHERE {where} {tail}",
@@ -153,13 +161,13 @@ def _row(tenant: str, s: Suggestion, now_us: int) -> tuple[Any, ...]:
     ]
     return (tenant, s.a, s.b, suggestion_id(tenant, s.a, s.b), round(s.score, 4),
             list(s.rules), orjson.dumps(evidence).decode(), "open", now_us // 1000, "", None,
-            "", now_us)  # fmt: skip
+            "", "", now_us)  # fmt: skip
 
 
 def _pending(row: tuple[Any, ...]) -> Pending:
-    tenant, a, b, sid, score, rules, evidence, status, found, by, at, command = row
+    tenant, a, b, sid, score, rules, evidence, status, found, by, at, command, note = row
     return Pending(str(tenant), a, b, sid, float(score), list(rules), orjson.loads(evidence),
-                   str(status), found, str(by), at, str(command))  # fmt: skip
+                   str(status), found, str(by), at, str(command), str(note))  # fmt: skip
 
 
 def _ms(value: Any) -> int:

@@ -168,6 +168,9 @@ def test_a_rejected_pair_is_never_suggested_again(system: System) -> None:
     )
     rejected = system.api("POST", f"/v1/review/duplicates/{sid}/reject", json={"reason": "twins"})
     assert rejected.status_code == 200, rejected.text
+    listed = system.api("GET", "/v1/review/duplicates?status=rejected").json()["suggestions"]
+    [decided] = [s for s in listed if s["suggestion_id"] == sid]
+    assert decided["note"] == "twins" and decided["decided_by"].startswith("supervisor:")
     assert system.api("POST", f"/v1/review/duplicates/{sid}/accept").status_code == 409
     assert system.api("POST", "/v1/review/duplicates/run").status_code == 200
     assert not any(s["suggestion_id"] == sid for s in _open(system))

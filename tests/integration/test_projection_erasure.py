@@ -115,7 +115,7 @@ def test_an_erasure_removes_the_merge_history_and_the_suggestions_naming_them(
             "tenant": T, "customer_a": pair[0], "customer_b": pair[1],
             "suggestion_id": suggestion_id(T, *pair), "score": 0.7, "rules": ["name_postal"],
             "evidence": "[]", "status": "open", "found_at": 0, "decided_by": "",
-            "decided_at": None, "command_id": "", "version": 1}], schema=SCHEMA))  # fmt: skip
+            "decided_at": None, "command_id": "", "note": "", "version": 1}], schema=SCHEMA))  # fmt: skip
         assert count(store, "customer_merges", gone) == 1 and queue.get(T, suggestion_id(T, *pair))
 
         pipeline.command(erase_command(T, "gdpr request 10", customer_id=gone))
