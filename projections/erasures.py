@@ -21,7 +21,10 @@ PERSONAL = (
     "rfm",
     "profile_fields",
     "customer_names",
+    "customer_merges",  # a person's reason may name them
 )
+#: tables naming customers in pairs: rows naming an erased one are deleted too
+PAIRS = {"duplicate_suggestions": ("customer_a", "customer_b")}
 
 
 class Erasures:
@@ -81,6 +84,9 @@ class Erasures:
                 "AND startsWith(field, 'name.') AND value != 'null'", params)]  # fmt: skip
             for name in PERSONAL:
                 _delete(store, table(name), mine, params)
+            for name, (a, b) in PAIRS.items():
+                either = f"tenant = {{t:String}} AND (has({{ids:Array(UUID)}}, {a}) OR has({{ids:Array(UUID)}}, {b}))"
+                _delete(store, table(name), either, params)
             _delete(store, table("customers"), f"{mine} AND NOT erased", params)
             if values:  # what an analyst typed while looking for them
                 _delete_queries_naming(store, table("audit_queries"), tenant, values)

@@ -9,6 +9,7 @@ survivor and its aliases: a merged customer's profile is the union of its parts'
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,7 @@ import orjson
 
 from events.names import query_keys, search_keys
 from projections.consents import CONSENT_TYPES, ContactEvent, consent_state, undeliverable
+from projections.merges import merge_history
 from projections.profiles import FieldValue, display_name, nested
 from projections.store import ProjectionStore
 
@@ -53,20 +55,10 @@ def customer_record(store: ProjectionStore, tenant: str, ids: Sequence[str]) -> 
             {**params, "types": list(CONSENT_TYPES)},
         )
     ]
-    merges = [
-        {
-            "merged_id": str(alias),
-            "reason": _why(str(reason)),
-            "cause_event_id": str(cause),
-            "merged_at": merged_at,
-        }
-        for alias, reason, cause, merged_at in store.query_rows(
-            "SELECT toString(alias_id), argMax(reason, version), argMax(cause_event_id, version), "
-            "argMax(merged_at, version) FROM customer_aliases WHERE tenant = {t:String} "
-            "GROUP BY alias_id HAVING argMax(survivor_id, version) = {c:UUID} ORDER BY 4, 1",
-            {"t": tenant, "c": ids[0]},
-        )
-    ]
+    merges = merge_history(store, tenant, uuid.UUID(ids[0]))
+    for entry in merges:
+        if entry.get("basis") == "identifier":
+            entry["reason"] = None  # the shared identifier's subject: ``rule`` says which kind
     return CustomerRecord(
         name=display_name(profile),
         profile=profile,
@@ -165,13 +157,6 @@ _SURVIVORS = (
     "LEFT JOIN (SELECT alias_id, argMax(survivor_id, version) AS survivor FROM customer_aliases "
     "WHERE tenant = {{t:String}} GROUP BY alias_id) AS s ON {a}.customer_id = s.alias_id"
 )
-
-
-def _why(reason: str) -> str:
-    """A merge's reason for people: the kind of identifier two customers shared (the store
-    records the identifier's subject, a keyed hash that means nothing to a reader)."""
-    kind, sep, _ = reason.partition(":")
-    return f"shared {kind}" if sep and kind.isidentifier() else reason
 
 
 def _instant(value: Any) -> str:

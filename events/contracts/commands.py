@@ -1,8 +1,10 @@
 """``identity.commands``: corrections to the identity graph, applied by the worker in order.
 
-An unmerge (detach a wrongly linked identifier) or an erasure is appended
+An unmerge (detach a wrongly linked identifier), a merge decided by a person
+(by hand, or by accepting a suggested duplicate) or an erasure is appended
 here rather than written to the store by a second writer, so it is ordered,
-durable and applied once, like a touchpoint batch.
+durable and applied once, like a touchpoint batch. The topic's schema is
+``schemas/topics/identity.commands/v2.json`` (v1 without the merge).
 """
 
 from __future__ import annotations
@@ -47,8 +49,31 @@ class EraseCustomer(_Command):
     value: str | None = None
 
 
-Command = DetachIdentity | EraseCustomer
-_COMMANDS: dict[str, type[Command]] = {c.NAME: c for c in (DetachIdentity, EraseCustomer)}
+@dataclass(frozen=True)
+class MergeCustomers(_Command):
+    """Merge ``absorbed_id`` into ``survivor_id``: one person, as someone decided.
+
+    Who asked (``requested_by``), when (``requested_at``, ISO 8601) and why travel with it
+    into the customer's merge history: ``reason`` as typed, and for an accepted suggestion
+    the matcher's ``rule`` (its blocking rules and evidence codes) and ``score``. No
+    identifier or name travels here (the log keeps commands in clear).
+    """
+
+    NAME: ClassVar[str] = "merge_customers"
+    survivor_id: str
+    absorbed_id: str
+    reason: str
+    requested_by: str
+    requested_at: str
+    rule: str | None = None
+    score: float | None = None
+    suggestion_id: str | None = None
+
+
+Command = DetachIdentity | EraseCustomer | MergeCustomers
+_COMMANDS: dict[str, type[Command]] = {
+    c.NAME: c for c in (DetachIdentity, EraseCustomer, MergeCustomers)
+}
 
 
 def command_body(command: Command) -> dict[str, Any]:

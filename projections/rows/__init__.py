@@ -29,6 +29,7 @@ from projections.rows.deadletters import deadletter_rows
 from projections.rows.profiles import profile_rows
 from projections.rows.schemas import (
     CUSTOMER_ALIASES_SCHEMA,
+    CUSTOMER_MERGES_SCHEMA,
     CUSTOMER_NAMES_SCHEMA,
     CUSTOMERS_SCHEMA,
     DEADLETTER_SCHEMA,
@@ -44,6 +45,7 @@ from projections.rows.touchpoints import event_key, sighting_order, touchpoint_r
 __all__ = [
     "CUSTOMERS_SCHEMA",
     "CUSTOMER_ALIASES_SCHEMA",
+    "CUSTOMER_MERGES_SCHEMA",
     "CUSTOMER_NAMES_SCHEMA",
     "DEADLETTER_SCHEMA",
     "ENGAGEMENT_SCORES_SCHEMA",

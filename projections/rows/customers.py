@@ -1,4 +1,4 @@
-"""``customers`` to ``customers``, ``customer_aliases`` and ``identities`` rows."""
+"""``customers`` to ``customers``, ``customer_aliases``, ``customer_merges`` and ``identities`` rows."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from projections.rows.common import (
 )
 from projections.rows.schemas import (
     CUSTOMER_ALIASES_SCHEMA,
+    CUSTOMER_MERGES_SCHEMA,
     CUSTOMERS_SCHEMA,
     IDENTITIES_SCHEMA,
 )
@@ -53,6 +54,9 @@ def customer_rows(
       to its survivor; ``CustomersMerged`` re-points the absorbed customer and
       every id in the survivor's ``profile.aliases`` to the survivor, so an
       alias of an alias follows the chain to the current survivor.
+    - ``customer_merges``: one row per ``CustomersMerged`` (the absorbed customer, with who
+      decided and why: ``data.decided``, absent or null when the identity rules merged) and
+      per ``IdentityDetached`` (the new customer), never re-pointed: the merge history.
     - ``identities``: ``IdentityLinked`` links (kind, value) to the customer;
       ``CustomersMerged`` re-points the absorbed customer's identifiers to the
       survivor. ``IdentityDetached`` gives nothing: the new owner's
@@ -71,16 +75,18 @@ def customer_rows(
     profiles: dict[tuple[str, str], tuple[int, tuple[Any, ...]]] = {}
     aliases: list[tuple[str, str, str, int, str, str, int]] = []
     identities: list[tuple[str, str, str, str, int, bool, int]] = []
+    history: list[tuple[Any, ...]] = []
     for record in records:
         body = decode(record, rejected)
         if body is None:
             continue
         try:
             event = _customer_event(body)
-            profile, linked, merged = (
+            profile, linked, merged, changed = (
                 _customer_row(event),
                 _identity_rows(event),
                 _alias_rows(event),
+                _history_rows(event),
             )
         except UNREADABLE as exc:
             reject(record, f"not a customer event with a profile: {exc!r}", rejected)
@@ -90,9 +96,11 @@ def customer_rows(
             profiles[key] = (version, profile)
         aliases += merged
         identities += linked
+        history += changed
     return {
         "customers": table_of(CUSTOMERS_SCHEMA, [row for _, row in profiles.values()]),
         "customer_aliases": table_of(CUSTOMER_ALIASES_SCHEMA, aliases),
+        "customer_merges": table_of(CUSTOMER_MERGES_SCHEMA, history),
         "identities": table_of(IDENTITIES_SCHEMA, identities),
     }
 
@@ -126,6 +134,24 @@ def _alias_rows(event: _CustomerEvent) -> list[tuple[str, str, str, int, str, st
         (event.tenant, alias, event.customer_id, event.recorded_us, reason, cause, at)
         for alias in ids
     ]
+
+
+def _history_rows(event: _CustomerEvent) -> list[tuple[Any, ...]]:
+    data, at, version = event.data, event.recorded_us // 1000, event.recorded_us
+    if event.type == "IdentityDetached":
+        moved = text(data["moved_to"])
+        return [(event.tenant, event.customer_id, moved, "detached", at, "", str(data["reason"]),
+                 "", None, "", str(data["kind"]), "", version)]  # fmt: skip
+    if event.type != "CustomersMerged":
+        return []
+    decided = data.get("decided") or {}
+    score = decided.get("score")
+    return [
+        (event.tenant, event.customer_id, text(data["absorbed_id"]), "merged", at,
+         str(decided.get("basis") or "identifier"), str(data.get("reason", "")),
+         str(decided.get("rule") or ""), None if score is None else float(score),
+         str(decided.get("requested_by") or ""), "", str(data.get("cause_event_id", "")), version)
+    ]  # fmt: skip
 
 
 def _identity_rows(event: _CustomerEvent) -> list[tuple[str, str, str, str, int, bool, int]]:

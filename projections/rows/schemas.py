@@ -45,6 +45,21 @@ CUSTOMER_ALIASES_SCHEMA = schema(
     ("cause_event_id", pa.string()),
     ("merged_at", MS),
 )
+CUSTOMER_MERGES_SCHEMA = schema(
+    ("tenant", pa.string()),
+    ("customer_id", pa.string()),
+    ("other_id", pa.string()),
+    ("action", pa.string()),
+    ("at", MS),
+    ("basis", pa.string()),
+    ("reason", pa.string()),
+    ("rule", pa.string()),
+    ("score", pa.float64()),
+    ("requested_by", pa.string()),
+    ("kind", pa.string()),
+    ("cause_event_id", pa.string()),
+    ("version", pa.uint64()),
+)
 IDENTITIES_SCHEMA = schema(
     ("tenant", pa.string()),
     ("kind", pa.string()),

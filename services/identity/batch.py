@@ -5,7 +5,7 @@ weak ones (device_id, social) attach, may fold an *anonymous* customer (one
 known only by weak identifiers) into an identified one, and never merge two
 identified customers. The survivor of a merge is the customer seen earliest
 (event time), then the smallest id. Corrections (detach, erase) are applied
-here too. Later sightings of a batch see earlier ones' changes, because every
+here too, and merges a person decided (``merge_customers``). Later sightings of a batch see earlier ones' changes, because every
 aggregate is loaded once per batch and kept in ``loaded``.
 """
 
@@ -17,8 +17,9 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
-from events.contracts.commands import Command, DetachIdentity, EraseCustomer
+from events.contracts.commands import Command, DetachIdentity, EraseCustomer, MergeCustomers
 from events.keys import identity_key
+from services.identity.decided import merge_decided
 from services.identity.domain import Customer, IdentityClaim, claim_id, customer_id_for
 from services.identity.outcomes import CommandOutcome, Resolution, Sighting
 from services.identity.rules import STRONG_KINDS, WEAK_KINDS, IdentityRules
@@ -75,6 +76,8 @@ class BatchWork:
     def apply(self, command: Command) -> CommandOutcome:
         if isinstance(command, DetachIdentity):
             return self._detach(command)
+        if isinstance(command, MergeCustomers):
+            return merge_decided(self, command)
         return self._erase(command)
 
     def _detach(self, c: DetachIdentity) -> CommandOutcome:
@@ -201,7 +204,7 @@ class BatchWork:
         for other in sorted(owners, key=_age):
             if other is survivor:
                 continue
-            if self._would_exceed_cap(survivor, other):
+            if self.would_exceed_cap(survivor, other):
                 flags.append("merge_blocked_by_identity_cap")
                 continue
             if other.id in survivor.kept_apart or survivor.id in other.kept_apart:
@@ -212,20 +215,31 @@ class BatchWork:
         return survivor
 
     def _merge(self, survivor: Customer, absorbed: Customer, s: Sighting, reason: str) -> None:
+        self.absorb(survivor, absorbed, s.event_id, reason)
+
+    def absorb(
+        self,
+        survivor: Customer,
+        absorbed: Customer,
+        cause: str,
+        reason: str,
+        decided: dict[str, Any] | None = None,
+    ) -> None:
         survivor.absorb(
             absorbed.id,
             {k: list(v) for k, v in absorbed.identities.items()},
             absorbed.first_seen,
             reason,
-            s.event_id,
+            cause,
             tuple(sorted(absorbed.kept_apart, key=str)),
             tuple(absorbed.aliases),
             dict(absorbed.sealed),
             {k: list(v) for k, v in absorbed.noted.items()},
+            decided,
         )
-        absorbed.merge_into(survivor.id, reason, s.event_id)
+        absorbed.merge_into(survivor.id, reason, cause, decided)
 
-    def _would_exceed_cap(self, a: Customer, b: Customer) -> bool:
+    def would_exceed_cap(self, a: Customer, b: Customer) -> bool:
         kinds = set(a.identities) | set(b.identities)
         return any(
             len(set(a.identities.get(k, [])) | set(b.identities.get(k, [])))

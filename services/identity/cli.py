@@ -1,8 +1,8 @@
-"""``touchline identity detach|erase``: corrections to the identity graph, sent as commands.
+"""``touchline identity detach|merge|erase``: corrections to the identity graph, sent as commands.
 
 The command is appended to ``identity.commands`` and applied by the worker;
 this prints the command id at once. The result shows on the ``customers``
-topic (``IdentityDetached``, ``CustomerErased``), or, when the command cannot
+topic (``IdentityDetached``, ``CustomersMerged``, ``CustomerErased``), or, when the command cannot
 apply, on the dead-letter topic with the reason.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import sys
 
 from aiokafka import AIOKafkaProducer
@@ -23,6 +24,7 @@ from services.identity.commands import (
     command_record,
     detach_command,
     erase_command,
+    merge_command,
 )
 from services.platform.settings import Settings
 from services.privacy.wiring import open_protector
@@ -35,7 +37,9 @@ def add_identity_command(
     sub: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
     """The ``identity`` command; its actions are returned for the read side's (``export``)."""
-    identity = sub.add_parser("identity", help="unmerge an identifier, erase or export a customer")
+    identity = sub.add_parser(
+        "identity", help="unmerge an identifier, merge two customers, erase or export a customer"
+    )
     actions = identity.add_subparsers(required=True, metavar="ACTION")
     detach = actions.add_parser(
         "detach", help="split a wrongly linked identifier into its own customer"
@@ -45,6 +49,15 @@ def add_identity_command(
     detach.add_argument("--value", required=True)
     detach.add_argument("--reason", required=True, help="kept in the customer's history")
     detach.set_defaults(handler=_detach)
+    merge = actions.add_parser(
+        "merge", help="merge two customers a person knows are one (undo: detach)"
+    )
+    merge.add_argument("--tenant", required=True)
+    merge.add_argument("--survivor", required=True, help="the customer id that remains")
+    merge.add_argument("--absorbed", required=True, help="the customer id merged into it")
+    merge.add_argument("--reason", required=True, help="kept in the customer's merge history")
+    merge.add_argument("--by", help="who decided (default: the login name)")
+    merge.set_defaults(handler=_merge)
     erase = actions.add_parser("erase", help="forget a customer and its aliases")
     erase.add_argument("--tenant", required=True)
     erase.add_argument("--customer", help="the customer id (or give --kind and --value)")
@@ -59,6 +72,16 @@ def _detach(args: argparse.Namespace, settings: Settings) -> int:
     try:
         command: Command = detach_command(args.tenant, args.kind, args.value, args.reason,
                                           settings.default_phone_region, _subject(settings))  # fmt: skip
+    except CommandRejected as exc:
+        print(f"identity: {exc}", file=sys.stderr)
+        return EXIT_REJECTED
+    return _send(command, settings)
+
+
+def _merge(args: argparse.Namespace, settings: Settings) -> int:
+    by = args.by if args.by is not None else f"cli:{getpass.getuser()}"
+    try:
+        command: Command = merge_command(args.tenant, args.survivor, args.absorbed, args.reason, by)
     except CommandRejected as exc:
         print(f"identity: {exc}", file=sys.stderr)
         return EXIT_REJECTED

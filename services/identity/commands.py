@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from events.contracts.commands import (
     Command,
     CommandRejected,
     DetachIdentity,
     EraseCustomer,
+    MergeCustomers,
     decode_command,
     encode_command,
 )
@@ -25,11 +27,13 @@ __all__ = [
     "CommandRejected",
     "DetachIdentity",
     "EraseCustomer",
+    "MergeCustomers",
     "Subject",
     "command_record",
     "decode_command",
     "detach_command",
     "erase_command",
+    "merge_command",
 ]
 
 
@@ -63,15 +67,42 @@ def erase_command(
     if (customer_id is None) == (kind is None or value is None):
         raise CommandRejected("name the customer by id, or by one identifier (kind and value)")
     if customer_id is not None:
-        try:
-            customer_id = str(uuid.UUID(customer_id))
-        except ValueError:
-            raise CommandRejected(f"customer id {customer_id!r} is not a UUID") from None
+        customer_id = _customer_id(customer_id)
     else:
         assert kind is not None and value is not None
         kind, value = normalized_identifier(kind, value, region)
         value = subject(tenant, kind, value)
     return EraseCustomer(tenant, str(uuid.uuid4()), _reason(reason), customer_id, kind, value)
+
+
+def merge_command(
+    tenant: str,
+    survivor_id: str,
+    absorbed_id: str,
+    reason: str,
+    requested_by: str,
+    rule: str | None = None,
+    score: float | None = None,
+    suggestion_id: str | None = None,
+) -> MergeCustomers:
+    """A merge a person decided; ``rule`` and ``score``: the accepted suggestion's, if it was one."""
+    survivor, absorbed = _customer_id(survivor_id), _customer_id(absorbed_id)
+    if survivor == absorbed:
+        raise CommandRejected(f"customer {survivor} cannot be merged with itself")
+    if not requested_by.strip():
+        raise CommandRejected("say who asked for the merge (--by): it is kept in the history")
+    if score is not None and not 0.0 <= score <= 1.0:
+        raise CommandRejected(f"a suggestion's score is between 0 and 1, not {score}")
+    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return MergeCustomers(tenant, str(uuid.uuid4()), survivor, absorbed, _reason(reason),
+                          requested_by.strip(), at, rule, score, suggestion_id)  # fmt: skip
+
+
+def _customer_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise CommandRejected(f"customer id {value!r} is not a UUID") from None
 
 
 def command_record(command: Command) -> Record:

@@ -16,6 +16,7 @@ as their seeds, no one without the tenant's secret can derive them.
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -105,8 +106,10 @@ class Customer(Aggregate):
         absorbed_aliases: tuple[uuid.UUID, ...] = (),
         sealed: dict[str, str] | None = None,
         noted: dict[str, list[str]] | None = None,
+        decided: dict[str, Any] | None = None,
     ) -> None:
-        """``reason`` is the identity key that proved the two are one person.
+        """``reason`` is the identity key that proved the two are one person, or for a merge a
+        person decided (``decided``: ``MergeDecision.as_dict()``) what they said.
 
         The survivor inherits the absorbed customer's "keep apart" list, so an
         unmerge is not undone by a merge through a third customer, and its
@@ -121,10 +124,19 @@ class Customer(Aggregate):
             mine.extend(v for v in values if v not in mine)
         self.aliases.extend(a for a in (absorbed_id, *absorbed_aliases) if a not in self.aliases)
         self.kept_apart.update(kept_apart)
+        if decided is not None:  # a person's word over an earlier unmerge of these two
+            self.kept_apart.difference_update((absorbed_id, self.id))
         self.first_seen = min(self.first_seen, first_seen)
 
     @event("MergedIntoSurvivor")
-    def merge_into(self, survivor_id: uuid.UUID, reason: str, cause_event_id: str) -> None:
+    def merge_into(
+        self,
+        survivor_id: uuid.UUID,
+        reason: str,
+        cause_event_id: str,
+        decided: dict[str, Any] | None = None,
+    ) -> None:
+        """``decided``: as in ``absorb`` (None: the identity rules merged them)."""
         self.merged_into = survivor_id
 
     @event("IdentityDetached")
@@ -145,6 +157,26 @@ class Customer(Aggregate):
         self.identities, self.sealed, self.noted = {}, {}, {}
         self.consent = {}
         self.erased = True
+
+
+@dataclass(frozen=True)
+class MergeDecision:
+    """Who decided a merge the identity rules did not make, when, and on what basis.
+
+    ``basis``: ``manual`` (a person's reason) or ``suggestion`` (an accepted suggested
+    duplicate: the matcher's ``rule`` and ``score``). Stored events written before it
+    existed have none: their merges were the identity rules'.
+    """
+
+    basis: str
+    requested_by: str
+    requested_at: str
+    rule: str = ""
+    score: float | None = None
+    suggestion_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class IdentityClaim(Aggregate):

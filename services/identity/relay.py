@@ -163,11 +163,13 @@ _PUBLIC: dict[str, Callable[[Any], dict[str, Any]]] = {
         "cause_event_id": e.cause_event_id,
         "kept_apart": [str(c) for c in e.kept_apart],
         "absorbed_aliases": [str(a) for a in e.absorbed_aliases],
+        "decided": getattr(e, "decided", None),  # stored before decided merges existed: None
     },
     "MergedIntoSurvivor": lambda e: {
         "survivor_id": str(e.survivor_id),
         "reason": e.reason,
         "cause_event_id": e.cause_event_id,
+        "decided": getattr(e, "decided", None),
     },
     "IdentityDetached": lambda e: {
         "kind": e.kind,

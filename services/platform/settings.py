@@ -108,6 +108,9 @@ class Settings:
     query_cache_customers: int = 1000
     #: how often the agent API writes its buffered read audit to ClickHouse
     audit_flush_ms: int = 5000
+    #: how often the projection service runs the duplicate matcher over every tenant (0: only
+    #: on demand, POST /v1/review/duplicates/run)
+    review_every_s: int = 900
     #: the agents' serving index (SQLite) beside the projections; None: read the store only
     serving_index_path: Path | None = Path(".touchline/serving-index.sqlite3")
     #: keep the serving index's pages locked in memory (agents' reads never wait for the disk)
@@ -189,6 +192,7 @@ class Settings:
                 env, "TOUCHLINE_QUERY_CACHE_CUSTOMERS", base.query_cache_customers, 0
             ),
             audit_flush_ms=_int(env, "TOUCHLINE_AUDIT_FLUSH_MS", base.audit_flush_ms, 100),
+            review_every_s=_int(env, "TOUCHLINE_REVIEW_EVERY_S", base.review_every_s, 0),
             serving_index_path=_optional_path(
                 _str(env, "TOUCHLINE_SERVING_INDEX", str(data_dir / "serving-index.sqlite3"))
             ),

@@ -132,7 +132,10 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
                 {**u, "address": masker.identity("email", u["address"])}
                 for u in record.undeliverable
             ],
-            "merges": record.merges,
+            "merges": [  # an agent sees who and on what basis, not a person's free-text reason
+                m if masker.full or m.get("basis") == "identifier" else {**m, "reason": None}
+                for m in record.merges
+            ],
             "requested_id": customer_id,
             "freshness": await deps.freshness(),
         }

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from events.identities import is_junk
-from services.identity.commands import detach_command, erase_command
+from services.identity.commands import detach_command, erase_command, merge_command
 from services.identity.outcomes import Sighting
 from services.identity.resolver import IdentityResolver
 from services.identity.store import eventsourcing_env
@@ -281,3 +281,55 @@ class IdentityStoreContract:
         [back] = resolver.resolve_batch(stream, [(3, sighting(tenant, at, email="g1@x.io"))])
         assert back.customer_id not in (a.customer_id, b.customer_id)
         assert resolver.customer_of(tenant, "email", "g1@x.io") == uuid.UUID(back.customer_id)
+
+    def test_a_decided_merge_joins_two_customers_and_a_detach_undoes_it(
+        self, store_url: str, resolver: IdentityResolver, tenant: str, stream: str
+    ) -> None:
+        a, b = resolver.resolve_batch(stream, [
+            (0, sighting(tenant, "2026-01-01T00:00:00.000Z", email="m1@x.io")),
+            (1, sighting(tenant, "2026-01-02T00:00:00.000Z", phone="+14155551003")),
+        ])  # fmt: skip
+        assert a.customer_id and b.customer_id
+        merge = merge_command(tenant, a.customer_id, b.customer_id, "same person on the phone",
+                              "supervisor:k1", "name_postal,name.full", 0.93, "s1")  # fmt: skip
+        [merged] = resolver.apply_commands(f"{stream}-commands", [(0, merge)])
+        assert merged.applied, merged.detail
+        reopened = IdentityResolver(eventsourcing_env(store_url))
+        survivor = uuid.UUID(a.customer_id)
+        assert reopened.customer_of(tenant, "phone", "+14155551003") == survivor
+        assert reopened.survivor(uuid.UUID(b.customer_id)) == survivor
+        undo = detach_command(tenant, "phone", "+14155551003", "not the same person after all")
+        [detached] = reopened.apply_commands(f"{stream}-commands", [(1, undo)])
+        assert detached.applied, detached.detail
+        split = reopened.customer_of(tenant, "phone", "+14155551003")
+        assert split is not None and split != survivor
+        [again] = reopened.resolve_batch(stream, [
+            (2, sighting(tenant, "2026-01-03T00:00:00.000Z", email="m1@x.io", phone="+14155551003")),
+        ])  # fmt: skip
+        assert "merge_blocked_by_unmerge" in again.flags
+
+    def test_decided_merges_that_cannot_apply_say_why(
+        self, resolver: IdentityResolver, tenant: str, stream: str
+    ) -> None:
+        at = "2026-01-01T00:00:00.000Z"
+        a, b, c = resolver.resolve_batch(stream, [
+            (0, sighting(tenant, at, email="m2@x.io")),
+            (1, sighting(tenant, at, email="m3@x.io")),
+            (2, sighting(tenant, at, email="m4@x.io")),
+        ])  # fmt: skip
+        assert a.customer_id and b.customer_id and c.customer_id
+        other = f"o{tenant}"
+        commands = [
+            merge_command(tenant, a.customer_id, b.customer_id, "one", "s"),
+            merge_command(tenant, b.customer_id, a.customer_id, "again", "s"),
+            merge_command(other, a.customer_id, c.customer_id, "other tenant", "s"),
+            erase_command(tenant, "gdpr", customer_id=c.customer_id),
+            merge_command(tenant, a.customer_id, c.customer_id, "erased", "s"),
+        ]
+        done, same, foreign, _, erased = resolver.apply_commands(
+            f"{stream}-commands", list(enumerate(commands))
+        )
+        assert done.applied, done.detail
+        assert not same.applied and "already one customer" in same.detail
+        assert not foreign.applied and "no such customer" in foreign.detail
+        assert not erased.applied and "erased" in erased.detail

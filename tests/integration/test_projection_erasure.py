@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from events.topics import CUSTOMERS, RESOLVED, SCORES
@@ -18,7 +19,8 @@ from projections.migrations import apply_migrations
 from projections.projector import Erasures, tables_for
 from projections.replay import Checksum, checksum
 from projections.store import ProjectionStore, open_projection_store
-from services.identity.commands import erase_command
+from services.identity.commands import erase_command, merge_command
+from services.review.queue import SCHEMA, ReviewQueue, suggestion_id
 from tests.unit.test_projection_rows import Pipeline, T, envelope
 
 pytestmark = pytest.mark.integration
@@ -88,5 +90,42 @@ def test_the_checksum_of_an_empty_projection_is_zero(tmp_path: Path) -> None:
     try:
         apply_migrations(store)
         assert checksum(store, "touchpoints") == Checksum(0, 0)
+    finally:
+        store.close()
+
+
+def test_an_erasure_removes_the_merge_history_and_the_suggestions_naming_them(
+    tmp_path: Path,
+) -> None:
+    store = open_projection_store(f"chdb://{tmp_path / 'clickhouse'}")
+    try:
+        apply_migrations(store)
+        pipeline = Pipeline()
+        pipeline.send([
+            envelope("chat.started", "2026-02-01T10:00:00Z", {"email": "mg1@x.io"}, chat_id="c1"),
+            envelope("chat.started", "2026-02-02T10:00:00Z", {"email": "mg2@x.io"}, chat_id="c2"),
+            envelope("chat.started", "2026-02-03T10:00:00Z", {"email": "mg3@x.io"}, chat_id="c3"),
+        ])  # fmt: skip
+        gone, alias, stays = (b["customer_id"] for b in pipeline.bodies(RESOLVED))
+        pipeline.command(merge_command(T, gone, alias, "Ms Mori said so on the phone", "s:k1"))
+        seen = project(store, pipeline, CUSTOMERS)
+        queue = ReviewQueue(store)
+        pair = tuple(sorted((gone, stays)))
+        store.insert_arrow("duplicate_suggestions", pa.Table.from_pylist([{
+            "tenant": T, "customer_a": pair[0], "customer_b": pair[1],
+            "suggestion_id": suggestion_id(T, *pair), "score": 0.7, "rules": ["name_postal"],
+            "evidence": "[]", "status": "open", "found_at": 0, "decided_by": "",
+            "decided_at": None, "command_id": "", "note": "", "version": 1}], schema=SCHEMA))  # fmt: skip
+        assert count(store, "customer_merges", gone) == 1 and queue.get(T, suggestion_id(T, *pair))
+
+        pipeline.command(erase_command(T, "gdpr request 10", customer_id=gone))
+        customers = pipeline.records(CUSTOMERS)[seen:]
+        project(store, pipeline, CUSTOMERS, seen)
+        erasures = Erasures()
+        erasures.apply(store, erasures.found_in(customers), lambda name: name)
+        assert count(store, "customer_merges", gone) == 0
+        assert queue.get(T, suggestion_id(T, *pair)) is None
+        said = store.query_rows("SELECT count() FROM customer_merges WHERE reason LIKE '%Mori%'")
+        assert said == [(0,)]
     finally:
         store.close()

@@ -41,7 +41,13 @@ from projections.rows import (
 from projections.summaries import summarize
 from services.engagement.stage import EngagementStage
 from services.engagement.stage import _dead as engagement_dead
-from services.identity.commands import Command, command_record, detach_command, erase_command
+from services.identity.commands import (
+    Command,
+    command_record,
+    detach_command,
+    erase_command,
+    merge_command,
+)
 from services.identity.resolver import IdentityResolver
 from services.identity.stage import IdentityStage
 from services.simulator.simulation import SimulationConfig, simulate
@@ -433,3 +439,27 @@ def test_dead_letters_from_every_stage_name_their_tenant() -> None:
     assert [(r["deadletter_partition"], r["deadletter_offset"]) for r in rows] == [
         (1, 0), (1, 1), (1, 2), (1, 3), (2, 7), (2, 8)]  # fmt: skip
     assert rows[0]["failed_at"] == datetime.fromtimestamp(1_772_000_000, UTC)
+
+
+def test_merge_history_rows_say_who_and_why_and_older_merges_still_project() -> None:
+    pipeline = Pipeline()
+    pipeline.send([
+        envelope("chat.started", "2026-02-01T10:00:00Z", {"email": "h1@x.io"}, chat_id="c1"),
+        envelope("chat.started", "2026-02-02T10:00:00Z", {"phone": "+14155550177"}, chat_id="c2"),
+    ])  # fmt: skip
+    a, b = (body["customer_id"] for body in pipeline.bodies(RESOLVED))
+    pipeline.command(merge_command(T, a, b, "same caller", "supervisor:k9", "name_postal", 0.9))
+    pipeline.command(detach_command(T, "phone", "+14155550177", "not the same person"))
+    records = pipeline.records(CUSTOMERS)
+    history = customer_rows(records)["customer_merges"].to_pylist()
+    merged, detached = sorted(history, key=lambda r: r["action"], reverse=True)
+    assert (merged["customer_id"], merged["other_id"], merged["basis"]) == (a, b, "suggestion")
+    assert (merged["requested_by"], merged["reason"], merged["score"]) == ("supervisor:k9",
+                                                                        "same caller", 0.9)  # fmt: skip
+    assert (detached["customer_id"], detached["kind"]) == (a, "phone")
+    # a merge recorded before merges carried who decided: the identity rules', by its reason
+    old = next(orjson.loads(r.value) for r in records if b"CustomersMerged" in r.value)
+    del old["data"]["decided"]
+    older = SourceRecord(CUSTOMERS, 1, 0, b"k", orjson.dumps(old), 1_772_000_000_000)
+    [row] = customer_rows([older])["customer_merges"].to_pylist()
+    assert (row["basis"], row["requested_by"], row["score"]) == ("identifier", "", None)

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from functools import partial
 
 import uvicorn
 import uvloop
@@ -30,6 +31,7 @@ from projections.serving_index import IndexMirror, ServingIndex
 from projections.sinks import ServingIndexSink, Sink
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
 from services.auth.sqlite import SqliteKeyStore
+from services.identity.cli import send_command
 from services.kafka.lag import LagProbe
 from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, LastError, Vitals
 from services.platform.metrics import ProjectorMetrics, RequestTimer
@@ -47,6 +49,9 @@ from services.query.changes import ChangeFeed
 from services.query.deps import QueryDeps
 from services.query.errors import QueryError
 from services.query.readside import ReadSideSink
+from services.query.review_api import review_router
+from services.review.queue import ReviewQueue
+from services.review.schedule import review_every
 
 log = logging.getLogger("touchline.projector")
 
@@ -100,20 +105,21 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     audit = AuditLog(store)
     keys = SqliteKeyStore(settings.keys_db_path)
     health = HealthView(settings.kafka_bootstrap)
-    app = create_query_app(
-        QueryDeps(
-            store,
-            keys,
-            audit,
-            settings.default_phone_region,
-            cache=cache,
-            changes=changes,
-            index=index,
-            freshness_of=projector.freshness,
-            health=health,
-            registry=registry,
-        )
+    deps = QueryDeps(
+        store,
+        keys,
+        audit,
+        settings.default_phone_region,
+        cache=cache,
+        changes=changes,
+        index=index,
+        freshness_of=projector.freshness,
+        health=health,
+        registry=registry,
     )
+    app = create_query_app(deps)
+    queue = ReviewQueue(store)
+    app.include_router(review_router(deps, queue, partial(send_command, settings.kafka_bootstrap)))
     app.add_middleware(RequestTimer, metrics=metrics)
     mirroring = IndexMirror(index, store, projector.writing) if index is not None else None
 
@@ -151,6 +157,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     serving = asyncio.create_task(server.serve())
     auditing = asyncio.create_task(audit.run(settings.audit_flush_ms / 1000))
     residing = asyncio.create_task(_keep_resident(index)) if index is not None else None
+    reviewing = asyncio.create_task(review_every(queue, settings.review_every_s))
     if mirroring is not None:
         threading.Thread(target=mirroring.start, daemon=True, name="serving-index").start()
     log.info("agent page and API on http://%s:%d/, analyst page on /analyst", settings.http_host,
@@ -160,10 +167,11 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     projector.stop()
     server.should_exit = True
     auditing.cancel()
+    reviewing.cancel()
     if residing is not None:
         residing.cancel()
     failures = []
-    for task in (projecting, serving, auditing, *([residing] if residing else [])):
+    for task in (projecting, serving, auditing, reviewing, *([residing] if residing else [])):
         try:
             await task
         except asyncio.CancelledError:

@@ -6,7 +6,7 @@ const TEXT = {
     search_label: "Find a customer", search_placeholder: "Name, phone, email, loyalty id or handle",
     purposes: { marketing: "marketing", service: "service", profiling: "profiling" },
     undeliverable: "{a}: undeliverable", merges_title: "Merge history", merged_one: "{id} merged {when}: {why}",
-    consent_none: "no consent recorded", name_match: "name",
+    consent_none: "no consent recorded", name_match: "name", detached_one: "{kind} detached {when}",
     search_button: "Search", language: "Language", token_label: "Agent token", token_save: "Use token",
     score_label: "engagement", segment: "Segment", churn: "Churn risk", last_contact: "Last contact",
     more: "Older events", all: "All", no_results: "No customer found for “{q}”.",
@@ -32,7 +32,7 @@ const TEXT = {
     search_label: "顧客を検索", search_placeholder: "氏名・電話番号・メール・会員番号・ハンドル",
     purposes: { marketing: "販促", service: "サービス", profiling: "分析" },
     undeliverable: "{a}: 配信不能", merges_title: "統合履歴", merged_one: "{id} を {when} に統合: {why}",
-    consent_none: "同意の記録なし", name_match: "氏名",
+    consent_none: "同意の記録なし", name_match: "氏名", detached_one: "{kind} を {when} に分離",
     search_button: "検索", language: "言語", token_label: "エージェントトークン", token_save: "使用する",
     score_label: "エンゲージメント", segment: "セグメント", churn: "離反リスク", last_contact: "最終接点",
     more: "さらに表示", all: "すべて", no_results: "「{q}」に該当する顧客はいません。",
@@ -211,7 +211,12 @@ function renderProfile(p) {
   const merges = $("merges"); merges.replaceChildren();
   for (const m of p.merges || []) {
     const li = document.createElement("li");
-    li.textContent = t("merged_one", { id: m.merged_id.slice(0, 8), when: formatTime(m.merged_at), why: m.reason || "" });
+    if (m.action === "merged") {
+      const why = [m.rule, m.reason, m.requested_by && `(${m.requested_by})`].filter(Boolean).join(" ");
+      li.textContent = t("merged_one", { id: String(m.merged_id).slice(0, 8), when: formatTime(m.at), why });
+    } else {
+      li.textContent = t("detached_one", { kind: m.kind || "", when: formatTime(m.at) });
+    }
     merges.append(li);
   }
   $("merges-box").hidden = !(p.merges || []).length;
