@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from events.intake import EventIntake, PreparedEvent
 from events.records import record_of
 from events.topics import TOUCHPOINTS, WEBHOOKS_RAW
+from projections.log import partitions_of
 from services.kafka.event_log import KafkaEventLog
 from services.platform.settings import Settings
 from services.privacy.wiring import open_protector
@@ -135,14 +136,9 @@ async def _stored(bootstrap: str) -> AsyncIterator[bytes]:
         enable_auto_commit=False,
         group_id=None,
     )
+    partitions = await partitions_of(bootstrap, [WEBHOOKS_RAW])
     await consumer.start()
     try:
-        partitions = [TopicPartition(WEBHOOKS_RAW, p) for p in
-                      sorted(consumer.partitions_for_topic(WEBHOOKS_RAW) or ())]  # fmt: skip
-        if not partitions:
-            await consumer.client.force_metadata_update()
-            partitions = [TopicPartition(WEBHOOKS_RAW, p) for p in
-                          sorted(consumer.partitions_for_topic(WEBHOOKS_RAW) or ())]  # fmt: skip
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
