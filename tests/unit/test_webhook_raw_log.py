@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
+import jsonschema
 import orjson
 import pytest
 
+from events.contracts.schemas import topic_schema
 from events.privacy.protector import EnvelopeProtector
 from events.topics import WEBHOOKS_RAW
 from services.webhooks.raw_log import RawUnreadable, named_in, open_raw, raw_record
@@ -97,3 +100,15 @@ def test_with_encryption_off_the_delivery_is_kept_in_clear() -> None:
     sent = delivery("line", b'{"events": []}', {}, AT)
     record = raw_record(sent, "acme", "d", "line-1", [], frozenset(), None)
     assert open_raw(record.value, None).delivery == sent
+
+
+def test_records_follow_the_topic_contract(protector: EnvelopeProtector) -> None:
+    validator = jsonschema.Draft7Validator(topic_schema(WEBHOOKS_RAW))
+    sent = delivery("sendgrid", BODY, {}, AT)
+    sealed = raw_record(sent, "acme", "d", "sendgrid-1", [str(uuid.uuid4())], named_in(sent, []),
+                        protector)  # fmt: skip
+    clear = raw_record(sent, "acme", "d", "sendgrid-1", [], frozenset(), None)
+    for record in (sealed, clear):
+        validator.validate(orjson.loads(record.value))
+    broken = {**orjson.loads(clear.value), "sealed": "x"}
+    assert not validator.is_valid(broken)
