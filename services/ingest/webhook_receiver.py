@@ -104,12 +104,10 @@ class WebhookReceiver:
         except SignatureRejected as exc:
             raise IngestError(401, "bad_signature", exc.reason) from None
         tenant = credentials.connector.tenant
-        mapped = provider.map(delivery)
+        mapped = provider.map(delivery, checked=False)  # intake judges each envelope below
         prepared, unmapped = self._prepare(mapped, tenant, delivery.received_at)
         intake = self.service.intake
-        named = named_in(
-            delivery, [_normalized(e, intake.default_region) for e in mapped.envelopes]
-        )
+        named = named_in(delivery, _normalized(mapped.envelopes, intake.default_region))
         delivery_id = provider.delivery_id(delivery)
         record = raw_record(delivery, tenant, delivery_id,
                             mapped.mapping_version, [p.event_id for p in prepared], named,
@@ -148,9 +146,10 @@ class WebhookReceiver:
             self.metrics.unmapped.labels(provider, _kind_label(item.kind)).inc()
 
 
-def _normalized(envelope: Envelope, region: str) -> dict[str, str]:
-    identities, _ = normalize_identities(envelope["identities"], region)
-    return identities
+def _normalized(envelopes: tuple[Envelope, ...], region: str) -> list[dict[str, str]]:
+    """Each distinct identity set once (a batch repeats the same people)."""
+    distinct = {tuple(sorted(e["identities"].items())) for e in envelopes}
+    return [normalize_identities(dict(ids), region)[0] for ids in distinct]
 
 
 def _refusal(problems: list[Problem]) -> str:

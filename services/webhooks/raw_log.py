@@ -71,11 +71,11 @@ def named_in(delivery: RawDelivery, identities: Iterable[Mapping[str, str]]) -> 
     """Everyone the delivery names: the mapped identifiers, and what the body itself shows."""
     found = {(kind, value) for ids in identities for kind, value in ids.items()}
     text = unquote_plus(delivery.body.decode("utf-8", "replace")).encode()
-    for match in _EMAIL.findall(text):
+    for match in set(_EMAIL.findall(text)):  # a batch names the same few people many times
         _add(found, "email", match.decode(), normalize_email)
-    for match in _PHONE.findall(text):
+    for match in set(_PHONE.findall(text)):
         _add(found, "phone", match.decode(), lambda v: normalize_phone(v, "ZZ"))
-    for match in _LINE_USER.findall(text):
+    for match in set(_LINE_USER.findall(text)):
         found.add(("social", f"line:{match.decode()}"))
     return frozenset(found)
 

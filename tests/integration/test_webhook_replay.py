@@ -28,9 +28,9 @@ class SendGridWithResubscribes(SendGrid):
 
     mapping_version = "sendgrid-2"
 
-    def map(self, delivery: RawDelivery) -> Mapped:
-        base = super().map(delivery)
-        out = Collector(delivery, self.mapping_version)
+    def map(self, delivery: RawDelivery, checked: bool = True) -> Mapped:
+        base = super().map(delivery, checked)
+        out = Collector(delivery, self.mapping_version, checked)
         for item in orjson.loads(delivery.body):
             if item.get("event") == "group_resubscribe":
                 consent: dict[str, Any] = {"channel": "email", "purpose": "marketing",
