@@ -44,7 +44,8 @@ SHARE_PLACE = "/webhook/share"
 CONNECTOR_KIND = "webhook_connector"
 _KEY = 32
 _NONCE = 12
-_EMAIL = re.compile(rb"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
+_LOCAL_PART = re.compile(rb"[A-Za-z0-9._%+'-]{1,64}\Z")
+_DOMAIN = re.compile(rb"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+")
 _PHONE = re.compile(rb"\+[1-9][0-9]{6,14}")
 _LINE_USER = re.compile(rb"\bU[0-9a-f]{32}\b")
 Named = frozenset[tuple[str, str]]
@@ -70,14 +71,31 @@ class RawEntry:
 def named_in(delivery: RawDelivery, identities: Iterable[Mapping[str, str]]) -> Named:
     """Everyone the delivery names: the mapped identifiers, and what the body itself shows."""
     found = {(kind, value) for ids in identities for kind, value in ids.items()}
-    text = unquote_plus(delivery.body.decode("utf-8", "replace")).encode()
-    for match in set(_EMAIL.findall(text)):  # a batch names the same few people many times
+    text = delivery.body
+    form = delivery.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+    if form or delivery.provider == "twilio":
+        text = unquote_plus(text.decode("utf-8", "replace")).encode()
+    for match in _emails(text):
         _add(found, "email", match.decode(), normalize_email)
     for match in set(_PHONE.findall(text)):
         _add(found, "phone", match.decode(), lambda v: normalize_phone(v, "ZZ"))
     for match in set(_LINE_USER.findall(text)):
         found.add(("social", f"line:{match.decode()}"))
     return frozenset(found)
+
+
+def _emails(text: bytes) -> set[bytes]:
+    """Every address-shaped run around an ``@``: found from each ``@`` outwards, a few times
+    faster than one pattern tried at every byte of a large batch."""
+    out: set[bytes] = set()
+    at = text.find(b"@")
+    while at != -1:
+        local = _LOCAL_PART.search(text, max(0, at - 64), at)
+        domain = _DOMAIN.match(text, at + 1)
+        if local and domain:
+            out.add(text[local.start() : domain.end()])
+        at = text.find(b"@", at + 1)
+    return out
 
 
 def _add(found: set[tuple[str, str]], kind: str, raw: str, normalize: Any) -> None:
