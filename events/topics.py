@@ -12,6 +12,7 @@ RESOLVED = "touchpoints.resolved"  # touchpoints with their customer, and merge/
 CUSTOMERS = "customers"  # the identity store's customer events, each with the whole profile
 SCORES = "scores"  # engagement, RFM and channel activity per customer, at every change
 IDENTITY_COMMANDS = "identity.commands"  # unmerges and erasures, applied by the worker
+WEBHOOKS_RAW = "webhooks.raw"  # provider webhook deliveries as received (sealed); never expires
 HEARTBEATS = "touchline.heartbeats"  # stages say they are alive (for /healthz and `status`)
 ENGAGEMENT_TABLE = "customer_state"  # the worker's faust table of per-customer engagement state
 

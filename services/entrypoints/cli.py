@@ -56,12 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     from services.imports.cli import add_import_command
     from services.publishing.cli import add_publish_command
     from services.simulator.cli import add_simulate_command
+    from services.webhooks.cli import add_connectors_command
+    from services.webhooks.replay_command import add_webhooks_command
 
     add_simulate_command(sub)
     add_publish_command(sub)
     add_export_action(add_identity_command(sub))
     add_import_command(sub)
     add_projection_commands(sub)
+    add_connectors_command(sub)
+    add_webhooks_command(sub)
     return parser
 
 

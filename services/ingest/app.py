@@ -25,6 +25,8 @@ from services.ingest.errors import IngestError, json_response
 from services.ingest.http import authenticate, decode_events, read_limited
 from services.ingest.openapi import EVENTS_REQUEST, EVENTS_RESPONSES
 from services.ingest.service import IngestService
+from services.ingest.webhook_receiver import WebhookReceiver
+from services.ingest.webhook_route import webhook_router
 from services.kafka.event_log import EventLog
 from services.platform.docs import add_offline_docs
 from services.platform.heartbeats import Beating, HealthView, HeartbeatSender, LastError, Vitals
@@ -46,6 +48,7 @@ class IngestDeps:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     metrics: IngestMetrics | None = None
     health: HealthView | None = None  # the processing stages, as their heartbeats tell
+    webhooks: WebhookReceiver | None = None  # provider webhooks; None: no webhook route
 
 
 def create_app(deps: IngestDeps) -> FastAPI:
@@ -77,6 +80,9 @@ def create_app(deps: IngestDeps) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.state.deps = deps
     _add_routes(app, deps)
+    if deps.webhooks is not None:
+        app.include_router(webhook_router(deps.webhooks, deps.settings.webhook_max_body_bytes,
+                                          deps.settings.webhook_public_url))  # fmt: skip
     if deps.metrics is not None:
         app.add_middleware(RequestTimer, metrics=deps.metrics)
     return app

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from events.intake import EventIntake, PreparedEvent
 from events.problems import Problem
-from events.records import record_of
+from events.records import Record, record_of
 from events.timestamps import now_utc
 from events.validation import MAX_PROBLEMS
 from services.auth.keys import ApiKey
@@ -59,11 +59,7 @@ class IngestService:
         except IngestError as refused:
             self._count_refused(refused, events)
             raise
-        self.accepted += len(fresh)
-        if self.metrics is not None:
-            for event in fresh:
-                self.metrics.accepted.labels(event.type).inc()
-            self.metrics.duplicates.inc(len(accepted.duplicates))
+        self.count_accepted(fresh, len(accepted.duplicates))
         return accepted
 
     def _count_refused(self, refused: IngestError, events: list[object]) -> None:
@@ -84,10 +80,16 @@ class IngestService:
         self, key: ApiKey, events: list[object]
     ) -> tuple[Accepted, list[PreparedEvent]]:
         _authorize(key, events)
-        prepared = self._prepare(key, events)
+        return await self.append(self._prepare(key, events))
+
+    async def append(
+        self, prepared: list[PreparedEvent], beside: Sequence[Record] = ()
+    ) -> tuple[Accepted, list[PreparedEvent]]:
+        """Append the events not seen lately, and ``beside`` (other topics' records) with them,
+        in one transaction; raise a 503 ``IngestError`` when the log does not take them."""
         fresh, duplicates = self._split_duplicates(prepared)
         try:
-            await self.log.append([record_of(e) for e in fresh])
+            await self.log.append([*beside, *(record_of(e) for e in fresh)])
         except LogUnavailable as exc:
             raise IngestError(
                 503,
@@ -97,6 +99,14 @@ class IngestService:
             ) from None
         self.recent.add_all([(e.tenant, e.event_id) for e in fresh])
         return Accepted([e.event_id for e in prepared], duplicates), fresh
+
+    def count_accepted(self, fresh: list[PreparedEvent], duplicates: int) -> None:
+        """What ``ingest`` counts of a batch it took, for callers of ``append``."""
+        self.accepted += len(fresh)
+        if self.metrics is not None:
+            for event in fresh:
+                self.metrics.accepted.labels(event.type).inc()
+            self.metrics.duplicates.inc(duplicates)
 
     def _prepare(self, key: ApiKey, events: list[object]) -> list[PreparedEvent]:
         results = self.intake.prepare_batch(events, key.tenant, self.clock())

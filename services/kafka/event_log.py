@@ -74,7 +74,8 @@ class _Lane:
         sends: list[asyncio.Future[Any]] = []
         try:
             await producer.begin_transaction()
-            sends = await send_batched(producer, topic, records)
+            for named, group in _by_topic(topic, records).items():
+                sends += await send_batched(producer, named, group)
             await producer.commit_transaction()
         except BaseException:
             for sent in sends:  # the caller reports the failure once; the sends say it again
@@ -238,6 +239,16 @@ class KafkaEventLog(EventLog):
         for waiting in group:
             if not waiting.done.done():
                 waiting.done.set_result(None)
+
+
+def _by_topic(default: str, records: list[Record]) -> dict[str, list[Record]]:
+    """Records by the topic they go to; one pass, and none when all go to ``default``."""
+    if all(record.topic is None for record in records):
+        return {default: records}
+    grouped: dict[str, list[Record]] = {}
+    for record in records:
+        grouped.setdefault(record.topic or default, []).append(record)
+    return grouped
 
 
 def _retrieve_later(future: asyncio.Future[Any]) -> None:

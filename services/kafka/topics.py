@@ -21,6 +21,7 @@ from events.topics import (
     RESOLVED,
     SCORES,
     TOUCHPOINTS,
+    WEBHOOKS_RAW,
     changelog_topic,
 )
 from services.platform.settings import Settings
@@ -52,6 +53,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(CUSTOMERS, n),
         TopicSpec(SCORES, n),
         TopicSpec(IDENTITY_COMMANDS, 3),  # few and rare: unmerges and erasures
+        TopicSpec(WEBHOOKS_RAW, 3),  # replayed whole, in order per connector
         TopicSpec(HEARTBEATS, 1, dict(_A_DAY)),  # one partition: a reader sees every stage
         # faust declares its table's changelog itself, but only as the worker starts;
         # a consumer that fetched metadata first saw the topic with 0 partitions

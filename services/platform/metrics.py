@@ -101,6 +101,24 @@ class IngestMetrics(HttpMetrics):
         )
 
 
+class WebhookMetrics:
+    """Provider webhook deliveries: their outcome, and what they held that no mapping takes."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deliveries = Counter(
+            "touchline_webhook_deliveries_total",
+            "Webhook deliveries by provider and outcome (accepted, or the refusal's code).",
+            ["provider", "outcome"],
+            registry=registry,
+        )
+        self.unmapped = Counter(
+            "touchline_webhook_unmapped_total",
+            "Items of accepted deliveries kept on webhooks.raw but mapped to no touchpoint.",
+            ["provider", "kind"],
+            registry=registry,
+        )
+
+
 class StageMetrics:
     """What a stream stage or the projector does with its input."""
 

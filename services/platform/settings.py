@@ -123,6 +123,11 @@ class Settings:
     header_timeout_s: int = 10
     body_timeout_s: int = 30
     dedup_cache_size: int = 200_000
+    #: the largest provider webhook body taken (413 past it); SendGrid batches stay under 768 KB
+    webhook_max_body_bytes: int = 1_048_576
+    #: scheme, host and port as the providers call ingest (Twilio signs the URL), when a proxy
+    #: in front rewrites them; empty: the URL of the request as ingest sees it
+    webhook_public_url: str = ""
     ingest_instance_id: str = field(default_factory=socket.gethostname)
     #: per analyst query: seconds, bytes of memory, rows read, rows returned
     sql_max_seconds: float = 10.0
@@ -207,6 +212,10 @@ class Settings:
             header_timeout_s=_int(env, "TOUCHLINE_HEADER_TIMEOUT_S", base.header_timeout_s, 1),
             body_timeout_s=_int(env, "TOUCHLINE_BODY_TIMEOUT_S", base.body_timeout_s, 1),
             dedup_cache_size=_int(env, "TOUCHLINE_DEDUP_CACHE_SIZE", base.dedup_cache_size, 0),
+            webhook_max_body_bytes=_int(
+                env, "TOUCHLINE_WEBHOOK_MAX_BODY_BYTES", base.webhook_max_body_bytes, 1024
+            ),
+            webhook_public_url=_str(env, "TOUCHLINE_WEBHOOK_PUBLIC_URL", "").rstrip("/"),
             ingest_instance_id=_str(env, "TOUCHLINE_INGEST_INSTANCE_ID", socket.gethostname()),
             sql_max_seconds=_int(env, "TOUCHLINE_SQL_MAX_SECONDS", 10, 1),
             sql_max_memory_bytes=_int(

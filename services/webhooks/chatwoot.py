@@ -69,8 +69,8 @@ class Chatwoot:
     def delivery_id(self, delivery: RawDelivery) -> str:
         return delivery.headers.get(DELIVERY) or body_digest(delivery)
 
-    def map(self, delivery: RawDelivery) -> Mapped:
-        out = Collector(delivery, MAPPING_VERSION)
+    def map(self, delivery: RawDelivery, checked: bool = True) -> Mapped:
+        out = Collector(delivery, MAPPING_VERSION, checked)
         try:
             body = orjson.loads(delivery.body)
         except orjson.JSONDecodeError as exc:

@@ -160,6 +160,13 @@ class SqliteConnectorStore:
             ).fetchall()
         return [_connector(row) for row in rows]
 
+    def get(self, connector_id: str) -> Connector | None:
+        """The connector, revoked or not (a receiver tells a revoked one from an unknown one)."""
+        try:
+            return self._get(connector_id)
+        except ConnectorError:
+            return None
+
     def credentials(self, provider: str, connector_id: str) -> Credentials | None:
         """For a delivery to ``/v1/webhooks/{provider}/{connector_id}``: None unless that active
         connector exists for that very provider."""

@@ -40,8 +40,8 @@ class Line:
     def delivery_id(self, delivery: RawDelivery) -> str:
         return body_digest(delivery)  # LINE names the events, not the request
 
-    def map(self, delivery: RawDelivery) -> Mapped:
-        out = Collector(delivery, MAPPING_VERSION)
+    def map(self, delivery: RawDelivery, checked: bool = True) -> Mapped:
+        out = Collector(delivery, MAPPING_VERSION, checked)
         try:
             body = orjson.loads(delivery.body)
         except orjson.JSONDecodeError as exc:

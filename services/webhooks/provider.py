@@ -27,5 +27,9 @@ class Provider(Protocol):
     def delivery_id(self, delivery: RawDelivery) -> str:
         """The provider's id for this delivery (the same on its retries), for the raw record."""
 
-    def map(self, delivery: RawDelivery) -> Mapped:
-        """Envelopes and unmapped items; never raises on what the provider sent."""
+    def map(self, delivery: RawDelivery, checked: bool = True) -> Mapped:
+        """Envelopes and unmapped items; never raises on what the provider sent.
+
+        ``checked``: each envelope is held to its schema here (an unfit one reported unmapped);
+        a caller that hands every envelope to intake, which judges them again, passes False.
+        """

@@ -80,8 +80,8 @@ class SendGrid:
     def delivery_id(self, delivery: RawDelivery) -> str:
         return body_digest(delivery)  # SendGrid names no delivery; a retry resends the batch
 
-    def map(self, delivery: RawDelivery) -> Mapped:
-        out = Collector(delivery, MAPPING_VERSION)
+    def map(self, delivery: RawDelivery, checked: bool = True) -> Mapped:
+        out = Collector(delivery, MAPPING_VERSION, checked)
         try:
             events = orjson.loads(delivery.body)
         except orjson.JSONDecodeError as exc:

@@ -61,8 +61,8 @@ class Shopify:
     def delivery_id(self, delivery: RawDelivery) -> str:
         return delivery.headers.get(WEBHOOK_ID) or body_digest(delivery)
 
-    def map(self, delivery: RawDelivery) -> Mapped:
-        out = Collector(delivery, MAPPING_VERSION)
+    def map(self, delivery: RawDelivery, checked: bool = True) -> Mapped:
+        out = Collector(delivery, MAPPING_VERSION, checked)
         topic = delivery.headers.get(TOPIC, "").strip() or "?"
         try:
             body = orjson.loads(delivery.body)

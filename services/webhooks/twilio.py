@@ -90,8 +90,8 @@ class Twilio:
     def delivery_id(self, delivery: RawDelivery) -> str:
         return delivery.headers.get(IDEMPOTENCY_TOKEN) or body_digest(delivery)
 
-    def map(self, delivery: RawDelivery) -> Mapped:
-        out = Collector(delivery, MAPPING_VERSION)
+    def map(self, delivery: RawDelivery, checked: bool = True) -> Mapped:
+        out = Collector(delivery, MAPPING_VERSION, checked)
         if "bodySHA256" in parse_qs(urlparse(delivery.url).query):
             out.skip("json", "a JSON callback, not a voice or messaging one")
             return out.result()

@@ -12,13 +12,15 @@ from services.ingest.app import IngestDeps, create_app
 from services.ingest.errors import IngestError
 from services.ingest.recent_ids import RecentIds
 from services.ingest.service import IngestService
+from services.ingest.webhook_receiver import WebhookReceiver
 from services.kafka.event_log import KafkaEventLog
 from services.platform.heartbeats import HealthView
-from services.platform.metrics import IngestMetrics
+from services.platform.metrics import IngestMetrics, WebhookMetrics
 from services.platform.settings import Settings
 from services.platform.slots import claim_worker_slot
 from services.platform.timeouts import install_request_deadlines
 from services.privacy.wiring import open_sealer
+from services.webhooks.cli import open_store
 
 
 def ingest_deps(settings: Settings) -> IngestDeps:
@@ -35,6 +37,7 @@ def ingest_deps(settings: Settings) -> IngestDeps:
     service = IngestService(
         intake, event_log, RecentIds(settings.dedup_cache_size), metrics=metrics
     )
+    webhooks = WebhookReceiver(service, open_store(settings), metrics=WebhookMetrics(registry))
     return IngestDeps(
         settings,
         SqliteKeyStore(settings.keys_db_path),
@@ -43,6 +46,7 @@ def ingest_deps(settings: Settings) -> IngestDeps:
         registry,
         metrics,
         HealthView(settings.kafka_bootstrap),
+        webhooks,
     )
 
 
