@@ -232,5 +232,15 @@ class Settings:
         return self.data_dir / "keys.sqlite3"
 
     @property
+    def attributes_db_path(self) -> Path:
+        """Tenants' custom attribute declarations (``touchline attributes``), beside the keys."""
+        return self.data_dir / "attributes.sqlite3"
+
+    @property
+    def imports_dir(self) -> Path:
+        """Uploaded imports' job state, files (while they run) and reports."""
+        return self.data_dir / "imports"
+
+    @property
     def kafka_dir(self) -> Path:
         return self.data_dir / "kafka"

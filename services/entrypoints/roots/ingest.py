@@ -7,6 +7,7 @@ from prometheus_client import CollectorRegistry
 
 from events.intake import EventIntake
 from events.topics import TOUCHPOINTS
+from services.attributes.sqlite import SqliteAttributeStore
 from services.auth.sqlite import SqliteKeyStore
 from services.ingest.app import IngestDeps, create_app
 from services.ingest.errors import IngestError
@@ -29,7 +30,11 @@ def ingest_deps(settings: Settings) -> IngestDeps:
         transactional_id=f"touchline-ingest-{settings.ingest_instance_id}-{settings.http_port}-{slot}",
         ack_timeout_ms=settings.kafka_ack_timeout_ms,
     )
-    intake = EventIntake(settings.default_phone_region, protector=open_sealer(settings))
+    intake = EventIntake(
+        settings.default_phone_region,
+        protector=open_sealer(settings),
+        attributes=SqliteAttributeStore(settings.attributes_db_path),
+    )
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     service = IngestService(
