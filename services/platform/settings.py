@@ -120,6 +120,12 @@ class Settings:
     header_timeout_s: int = 10
     body_timeout_s: int = 30
     dedup_cache_size: int = 200_000
+    #: uploads to POST /v1/imports: the largest file, the jobs a process runs at once and holds
+    #: (running or queued; more are answered 503), and how long their reports are kept
+    import_max_bytes: int = 256 << 20
+    import_workers: int = 1
+    import_max_pending: int = 4
+    import_retention_hours: int = 72
     ingest_instance_id: str = field(default_factory=socket.gethostname)
     #: per analyst query: seconds, bytes of memory, rows read, rows returned
     sql_max_seconds: float = 10.0
@@ -200,6 +206,14 @@ class Settings:
             header_timeout_s=_int(env, "TOUCHLINE_HEADER_TIMEOUT_S", base.header_timeout_s, 1),
             body_timeout_s=_int(env, "TOUCHLINE_BODY_TIMEOUT_S", base.body_timeout_s, 1),
             dedup_cache_size=_int(env, "TOUCHLINE_DEDUP_CACHE_SIZE", base.dedup_cache_size, 0),
+            import_max_bytes=_int(env, "TOUCHLINE_IMPORT_MAX_BYTES", base.import_max_bytes, 1024),
+            import_workers=_int(env, "TOUCHLINE_IMPORT_WORKERS", base.import_workers, 1),
+            import_max_pending=_int(
+                env, "TOUCHLINE_IMPORT_MAX_PENDING", base.import_max_pending, 1
+            ),
+            import_retention_hours=_int(
+                env, "TOUCHLINE_IMPORT_RETENTION_HOURS", base.import_retention_hours, 1
+            ),
             ingest_instance_id=_str(env, "TOUCHLINE_INGEST_INSTANCE_ID", socket.gethostname()),
             sql_max_seconds=_int(env, "TOUCHLINE_SQL_MAX_SECONDS", 10, 1),
             sql_max_memory_bytes=_int(
