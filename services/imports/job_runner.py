@@ -59,12 +59,16 @@ class ImportJobs:
         append: Append,
         workers: int = 1,
         max_pending: int = 4,
+        batch_events: int = BATCH_EVENTS,
+        retries_s: tuple[float, ...] = RETRIES_S,
     ) -> None:
         self.store = store
         self.directory = directory
         self.doors = doors
         self.append = append
         self.max_pending = max_pending
+        self.batch_events = batch_events
+        self.retries_s = retries_s
         self._pool = concurrent.futures.ThreadPoolExecutor(workers, "import-job")
         self._pending = 0
         self._lock = threading.Lock()
@@ -139,11 +143,11 @@ class ImportJobs:
             ticker.sent(len(events))
 
         with ProblemReport(self.report_path(job.job_id)) as report:
-            asyncio.run(send_rows(plan.rows, send, summary, report, BATCH_EVENTS, ticker))
+            asyncio.run(send_rows(plan.rows, send, summary, report, self.batch_events, ticker))
         ticker.sent(0)
 
     async def _send(self, events: list[PreparedEvent], loop: asyncio.AbstractEventLoop) -> None:
-        for wait_s in (*RETRIES_S, None):
+        for wait_s in (*self.retries_s, None):
             if self._stopping.is_set():
                 raise Stopping("the ingest process is stopping")
             try:
