@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from tests.support import ApiServer, cli, random_tenant
@@ -56,3 +58,24 @@ def test_undeclared_and_mistyped_attributes_are_refused_by_index_and_pointer(
     assert gone.returncode == 1 and "has no attribute 'tier'" in gone.stderr
     bad = cli(api.env, "attributes", "declare", "tier", "enum", "--tenant", tenant, check=False)
     assert bad.returncode == 2 and "needs its values" in bad.stderr
+
+
+def test_publishing_straight_to_kafka_checks_the_declarations_too(
+    api: ApiServer, tmp_path: Path
+) -> None:
+    tenant = random_tenant()
+    cli(api.env, "attributes", "declare", "points", "integer", "--tenant", tenant)
+    lines = [profile({"points": 3}), profile({"points": "three"}), profile({"colour": "red"})]
+    path = tmp_path / "profiles.ndjson"
+    path.write_bytes(b"\n".join(orjson.dumps(e) for e in lines) + b"\n")
+    done = cli(api.env, "publish", str(path), "--kafka", "--tenant", tenant, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "accepted 1" in done.stderr and "rejected 2" in done.stderr
+    assert (
+        "line 2: event 0: /payload/attributes/points: attribute 'points' is declared integer"
+        in done.stderr
+    )
+    assert (
+        "line 3: event 0: /payload/attributes/colour: attribute 'colour' is not declared"
+        in done.stderr
+    )
