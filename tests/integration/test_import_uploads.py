@@ -181,6 +181,9 @@ def test_another_tenants_job_and_report_are_not_found(api: ApiServer) -> None:
         assert job(api, key, done["job_id"], path).status_code == 200
     assert job(api, key, "../../etc/passwd").status_code == 404
     assert job(api, key, "0" * 32).status_code == 404
+    cli(api.env, "keys", "revoke", key)
+    assert job(api, key, done["job_id"]).status_code == 401  # revoked: its jobs too
+    assert job(api, key, done["job_id"], "/report").status_code == 401
 
 
 def test_keys_that_may_not_import_are_refused(api: ApiServer) -> None:
