@@ -18,7 +18,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from services.imports.errors import ImportFileError, MappingError
 from services.imports.jobs import Job, JobStore
 from services.imports.planning import Doors, ImportRequest, plan_import
 from services.imports.report import ImportSummary, ProblemReport
+from services.imports.rows import Converted
 from services.imports.sending import send_rows
 from services.kafka.event_log import LogUnavailable
 
@@ -137,14 +138,36 @@ class ImportJobs:
         self.store.update(job)
         summary = ImportSummary()
         ticker = _Ticker(job, summary, self.store)
+        with ProblemReport(self.report_path(job.job_id)) as report:
+            asyncio.run(self._convert_and_send(plan.rows, summary, report, ticker, loop))
+        ticker.sent(job.progress.rows_imported, 0)
+
+    async def _convert_and_send(
+        self,
+        rows: Iterator[Converted],
+        summary: ImportSummary,
+        report: ProblemReport,
+        ticker: _Ticker,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """One batch in flight while the next rows are converted: Kafka's commit round trip
+        overlaps the CPU work. A batch counts as imported once its transaction committed."""
+        inflight: asyncio.Task[None] | None = None
+
+        async def sent(events: list[PreparedEvent], rows_taken: int) -> None:
+            await self._send(events, loop)
+            ticker.sent(rows_taken, len(events))
 
         async def send(events: list[PreparedEvent]) -> None:
-            await self._send(events, loop)
-            ticker.sent(len(events))
+            nonlocal inflight
+            if inflight is not None:
+                await inflight  # raises what stopped the previous batch
+            taken = summary.rows_read - summary.rows_refused  # this batch's rows included
+            inflight = asyncio.create_task(sent(events, taken))
 
-        with ProblemReport(self.report_path(job.job_id)) as report:
-            asyncio.run(send_rows(plan.rows, send, summary, report, self.batch_events, ticker))
-        ticker.sent(0)
+        await send_rows(rows, send, summary, report, self.batch_events, ticker)
+        if inflight is not None:
+            await inflight
 
     async def _send(self, events: list[PreparedEvent], loop: asyncio.AbstractEventLoop) -> None:
         for wait_s in (*self.retries_s, None):
@@ -174,12 +197,11 @@ class _Ticker:
             self._count()
             self.store.update(self.job)
 
-    def sent(self, events: int) -> None:
-        """The rows taken so far are in the log (``send_rows`` sends after taking them)."""
+    def sent(self, rows_imported: int, events: int) -> None:
+        """A batch is in the log, and with it every row taken before it was sent."""
         self._count()
-        s, progress = self.summary, self.job.progress
-        progress.rows_imported = s.rows_read - s.rows_refused
-        progress.events_sent += events
+        self.job.progress.rows_imported = rows_imported
+        self.job.progress.events_sent += events
         self.store.update(self.job)
 
     def _count(self) -> None:
