@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from events.attributes import AttributeRules, attribute_problems
 from events.catalog import Catalog, load_catalog
 from events.identities import is_junk, normalize_identities, primary_identity
 from events.keys import identity_key
@@ -26,6 +27,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 #: No touchpoint happened before this (a year-0001 date is a bug upstream, not history).
 EARLIEST = "1970-01-01T00:00:00.000Z"
 _OPTIONAL = ("correlation_id", "conversation_id")
+PROFILE = "customer.profile_updated"  # the type whose payload holds declared attributes
 
 
 class PreparedEvent(NamedTuple):
@@ -75,6 +77,9 @@ class EventIntake:
     tenant's secret) that the stages link by and the record key carries, so no
     identifier travels in clear. Without one (encryption off), the subjects are
     the identifiers themselves.
+
+    With ``attributes``, a profile's custom attributes must be declared by its tenant and
+    hold values of the declared types (``events.attributes``).
     """
 
     def __init__(
@@ -82,11 +87,13 @@ class EventIntake:
         default_region: str,
         catalog: Catalog | None = None,
         protector: EnvelopeProtector | None = None,
+        attributes: AttributeRules | None = None,
     ) -> None:
         self.catalog = catalog or load_catalog()
         self.validator = SchemaValidator(self.catalog)
         self.default_region = default_region
         self.protector = protector
+        self.attributes = attributes
 
     def prepare_batch(
         self, raws: list[object], tenant: str, now: datetime
@@ -112,9 +119,16 @@ class EventIntake:
         identities, problems = normalize_identities(raw["identities"], self.default_region)
         occurred_at = _occurred_at(raw["occurred_at"], at, problems)
         channel = self._channel(raw, problems)
+        problems += self._attribute_problems(raw, tenant)
         if problems:
             return problems
         return self._envelope(raw, tenant, identities, occurred_at, channel, at.received_at)
+
+    def _attribute_problems(self, raw: Mapping[str, Any], tenant: str) -> list[Problem]:
+        attributes = raw["payload"].get("attributes") if raw["type"] == PROFILE else None
+        if self.attributes is None or not attributes:  # the schema made it a dict
+            return []
+        return attribute_problems(attributes, self.attributes.declared(raw.get("tenant") or tenant))
 
     def _written(self, envelopes: list[dict[str, Any]]) -> list[PreparedEvent]:
         """Each clear envelope as logged: subjects and junk beside it, personal values sealed."""

@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--demo-rate", type=float, default=20.0, help="demo events per second")
     up.set_defaults(handler=_up)
 
+    from services.attributes.cli import add_attributes_command
     from services.entrypoints.export_command import add_export_action
     from services.entrypoints.projection_commands import add_projection_commands
     from services.identity.cli import add_identity_command
@@ -63,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     add_publish_command(sub)
     add_export_action(add_identity_command(sub))
     add_import_command(sub)
+    add_attributes_command(sub)
     add_projection_commands(sub)
     add_connectors_command(sub)
     add_webhooks_command(sub)

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import re
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
-from events.catalog import load_catalog
-from events.intake import EventIntake
-from events.timestamps import format_instant
-from services.imports.conversion import convert_records
-from services.imports.customers import CustomerRows
-from services.imports.dates import DateProblem, parse_instant
+from services.attributes.sqlite import read_attribute_rules
+from services.imports.dates import DateProblem
 from services.imports.errors import ImportFileError, MappingError
-from services.imports.header import Table, column_key, read_table
-from services.imports.history import HistoryRows, history_mapping
-from services.imports.mapping import CustomerMapping, customer_mapping, load_document
-from services.imports.presets import any_preset_knows, choose_preset, presets
-from services.imports.readers import RowSource, open_rows
+from services.imports.mapping import load_document
+from services.imports.planning import Doors, ImportRequest, Plan, plan_import
+from services.imports.presets import presets
 from services.imports.report import ImportSummary, ProblemReport
-from services.imports.rows import Converted, EventContext, RowConverter
 from services.imports.sending import send_rows
 from services.platform.settings import Settings
 from services.privacy.wiring import open_sealer
@@ -70,15 +58,6 @@ def _common_arguments(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--report", type=Path, help="problems CSV (default: <file>.report.csv)")
     cmd.add_argument("--batch", type=int, default=1000)
     cmd.add_argument("--dry-run", action="store_true", help="convert and report, send nothing")
-
-
-@dataclass
-class Plan:
-    """A file opened and understood: the rows to convert and how."""
-
-    rows: Iterator[Converted]
-    region: str
-    approx_rows: int | None
 
 
 def run_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -127,77 +106,25 @@ async def _nothing(events: object) -> None:
 
 
 def _plan(args: argparse.Namespace, settings: Settings) -> Plan:
-    if not _TENANT.match(args.tenant):
-        raise MappingError(
-            f"--tenant {args.tenant!r}: lower-case letters, digits, _ and - (at most 63)"
-        )
-    source = open_rows(args.file, args.encoding, args.sheet)
-    _say(f"reading {args.file.name}: {source.described}")
-    if args.kind == "history":
-        return _history_plan(args, settings, source)
-    mapping = (
-        customer_mapping(load_document(args.mapping), str(args.mapping)) if args.mapping else None
+    request = ImportRequest(
+        path=args.file,
+        kind=args.kind,
+        tenant=args.tenant,
+        source=args.source,
+        as_of=args.as_of,
+        region=args.region,
+        encoding=args.encoding,
+        sheet=args.sheet,
+        preset=getattr(args, "preset", "auto"),
+        mapping=load_document(args.mapping) if args.mapping else None,
+        mapping_name=str(args.mapping),
     )
-    if mapping is None and args.preset != "auto":
-        mapping = presets()[args.preset]
-    table = read_table(source.rows, mapping.knows if mapping else any_preset_knows)
-    if mapping is None:
-        mapping = _auto(table)
-    region = (args.region or mapping.options.region or settings.default_phone_region).upper()
-    context = _context(args, region, mapping.options.timezone)
-    converter = CustomerRows(mapping, table.columns, context, strict=args.mapping is not None)
-    return _finish(args, settings, table, converter, context, source)
-
-
-def _auto(table: Table) -> CustomerMapping:
-    choice = choose_preset(table.columns)
-    if choice is None:
-        raise MappingError(
-            f"no preset knows these columns: {', '.join(table.columns)}; give --mapping"
-        )
-    _say(f"preset auto: {choice.describe()}")
-    return choice.mapping
-
-
-def _history_plan(args: argparse.Namespace, settings: Settings, source: RowSource) -> Plan:
-    mapping = history_mapping(load_document(args.mapping), str(args.mapping), load_catalog())
-    table = read_table(source.rows, mapping.knows)
-    region = (args.region or mapping.options.region or settings.default_phone_region).upper()
-    context = _context(args, region, mapping.options.timezone)
-    converter = HistoryRows(mapping, table.columns, context)
-    return _finish(args, settings, table, converter, context, source)
-
-
-def _finish(
-    args: argparse.Namespace,
-    settings: Settings,
-    table: Table,
-    converter: RowConverter,
-    context: EventContext,
-    source: RowSource,
-) -> Plan:
-    ignored = [c for c in table.columns if c and not converter.knows(column_key(c))]
-    _say(
-        f"header in row {table.header_row}"
-        + (f"; columns not imported: {', '.join(ignored)}" if ignored else "")
+    doors = Doors(
+        settings.default_phone_region,
+        None if args.dry_run else open_sealer(settings),  # a dry run makes no keys
+        read_attribute_rules(settings.attributes_db_path),
     )
-    protector = None if args.dry_run else open_sealer(settings)  # a dry run makes no keys
-    intake = EventIntake(context.region, protector=protector)
-    rows = convert_records(table.records, converter, intake, context.tenant)
-    approx = source.approx_rows - table.header_row if source.approx_rows else None
-    return Plan(rows, context.region, approx)
-
-
-def _context(args: argparse.Namespace, region: str, zone: ZoneInfo) -> EventContext:
-    if args.as_of:
-        at = parse_instant(args.as_of, zone)
-    else:
-        at = format_instant(dt.datetime.fromtimestamp(args.file.stat().st_mtime, dt.UTC))
-    source = args.source or f"import:{args.file.name}"
-    return EventContext(args.tenant, source[:128], at, region)
-
-
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # as the envelope schema says
+    return plan_import(request, doors, _say)
 
 
 def _say(text: str) -> None:

@@ -7,10 +7,14 @@ with any value that cannot be read gives no event at all, and every such value i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from types import MappingProxyType
+from typing import Any, TypeVar
 
+from events.attributes import Declaration
 from services.imports import values
+from services.imports.attribute_values import attribute_value
 from services.imports.dates import DateProblem, parse_birthday, parse_instant
 from services.imports.header import Record
 from services.imports.mapping import JOINED_TARGETS, Consent, CustomerMapping
@@ -20,6 +24,8 @@ from services.imports.rows import Converted, EventContext, bind, envelope
 Cells = list[tuple[str, str]]  # (column, cleaned text) in file order
 _NAME_PARTS = ("family", "given", "family_kana", "given_kana", "display")
 _ADDRESS = ("postal_code", "region", "city", "line1", "line2", "country")
+T = TypeVar("T")
+_NONE_DECLARED: Mapping[str, Declaration] = MappingProxyType({})
 _JOINED = frozenset(t.partition(".")[2] for t in JOINED_TARGETS)
 
 
@@ -33,8 +39,10 @@ class CustomerRows:
         context: EventContext,
         strict: bool = False,
         today: dt.date | None = None,
+        attributes: Mapping[str, Declaration] = _NONE_DECLARED,
     ) -> None:
         self.mapping = mapping
+        self.attributes = attributes
         self.context = context
         self.targets = bind(mapping.columns, columns, strict, mapping.name)
         self.consents: list[tuple[str, Consent]] = bind(
@@ -154,14 +162,23 @@ class CustomerRows:
                 value = _read(read, column, text, row)
                 if value is not None:
                     payload[field] = value
-        attributes: dict[str, str] = {}
+        if attributes := self._attributes(cells, row):
+            payload["attributes"] = attributes
+        return payload
+
+    def _attributes(self, cells: dict[str, Cells], row: Converted) -> dict[str, Any]:
+        order, out = self.mapping.options.date_order, {}
         for target, found in cells.items():
             if target.startswith("attributes."):
                 key = target.partition(".")[2]
-                row.sources[f"/payload/attributes/{key}"], attributes[key] = found[0]
-        if attributes:
-            payload["attributes"] = attributes
-        return payload
+                column, text = found[0]
+                row.sources[f"/payload/attributes/{key}"] = column
+                declared = self.attributes.get(key)
+                read = partial(attribute_value, declared=declared, order=order)
+                value = _read(read, column, text, row)
+                if value is not None:
+                    out[key] = value
+        return out
 
     def _scalars(self) -> dict[str, Callable[[str], str]]:
         order, today = self.mapping.options.date_order, self.today
@@ -255,7 +272,7 @@ def _address_part(part: str, listed: Cells, country: str | None, row: Converted)
     return text
 
 
-def _read(read: Callable[[str], str], column: str, text: str, row: Converted) -> str | None:
+def _read(read: Callable[[str], T], column: str, text: str, row: Converted) -> T | None:
     try:
         return read(text)
     except (values.ValueProblem, DateProblem) as exc:

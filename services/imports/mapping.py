@@ -86,12 +86,20 @@ class CustomerMapping:
 def load_document(path: Path) -> dict[str, Any]:
     """A mapping file's content: TOML, or JSON when the name ends in ``.json``."""
     try:
-        text = path.read_bytes()
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text.decode())
+        text = path.read_bytes().decode()
     except (OSError, ValueError) as exc:
         raise MappingError(f"{path}: {exc}") from None
+    return load_text(text, path.suffix.lower() == ".json", str(path))
+
+
+def load_text(text: str, json_: bool, name: str) -> dict[str, Any]:
+    """A mapping document's content from its text (an upload's mapping part)."""
+    try:
+        data = json.loads(text) if json_ else tomllib.loads(text)
+    except ValueError as exc:
+        raise MappingError(f"{name}: {exc}") from None
     if not isinstance(data, dict):
-        raise MappingError(f"{path}: expected a table of settings at the top")
+        raise MappingError(f"{name}: expected a table of settings at the top")
     return data
 
 

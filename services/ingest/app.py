@@ -21,8 +21,10 @@ from starlette.responses import Response
 
 from events.catalog import load_catalog
 from services.auth.keys import KeyStore
+from services.imports.job_runner import ImportJobs
 from services.ingest.errors import IngestError, json_response
 from services.ingest.http import authenticate, decode_events, read_limited
+from services.ingest.imports import imports_router
 from services.ingest.openapi import EVENTS_REQUEST, EVENTS_RESPONSES
 from services.ingest.service import IngestService
 from services.ingest.webhook_receiver import WebhookReceiver
@@ -49,6 +51,7 @@ class IngestDeps:
     metrics: IngestMetrics | None = None
     health: HealthView | None = None  # the processing stages, as their heartbeats tell
     webhooks: WebhookReceiver | None = None  # provider webhooks; None: no webhook route
+    imports: ImportJobs | None = None  # upload jobs (POST /v1/imports); None: no such route
 
 
 def create_app(deps: IngestDeps) -> FastAPI:
@@ -62,6 +65,8 @@ def create_app(deps: IngestDeps) -> FastAPI:
         try:
             yield
         finally:
+            if deps.imports is not None:
+                deps.imports.stop()
             if deps.health is not None:
                 await deps.health.stop()
             if beating is not None:
@@ -83,6 +88,8 @@ def create_app(deps: IngestDeps) -> FastAPI:
     if deps.webhooks is not None:
         app.include_router(webhook_router(deps.webhooks, deps.settings.webhook_max_body_bytes,
                                           deps.settings.webhook_public_url))  # fmt: skip
+    if deps.imports is not None:
+        app.include_router(imports_router(deps.keys, deps.imports, deps.settings))
     if deps.metrics is not None:
         app.add_middleware(RequestTimer, metrics=deps.metrics)
     return app

@@ -63,3 +63,55 @@ EVENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _error("Events failing their schema; each named by index and JSON pointer"),
     503: _error("Kafka did not acknowledge in time; nothing was written; see Retry-After"),
 }
+
+
+_TEXT = {"type": "string"}
+IMPORTS_REQUEST: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The file (CSV text or an .xlsx workbook, at most "
+        "TOUCHLINE_IMPORT_MAX_BYTES, default 256 MiB) and how to read it; see docs/imports.md.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "kind"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "kind": {"type": "string", "enum": ["customers", "history"]},
+                        "preset": {
+                            "type": "string",
+                            "description": "customers: auto (default), "
+                            "japanese, english, shopify or hubspot",
+                        },
+                        "mapping": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "a TOML or JSON column mapping",
+                        },
+                        "source": _TEXT,
+                        "as_of": {
+                            "type": "string",
+                            "description": "occurred_at for rows "
+                            "without a time column (default: the first upload of the "
+                            "same bytes)",
+                        },
+                        "region": _TEXT,
+                        "encoding": _TEXT,
+                        "sheet": _TEXT,
+                    },
+                }
+            }
+        },
+    }
+}
+IMPORTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "The job, queued: GET its Location for status and progress"},
+    400: _error("The multipart body is malformed"),
+    401: _error("Missing, unknown or revoked API key"),
+    403: _error("The key is not a publisher's, or may not publish the import's event types"),
+    413: _error("The file is larger than TOUCHLINE_IMPORT_MAX_BYTES"),
+    415: _error("Not multipart/form-data, or the file's name is not .csv, .tsv, .txt or .xlsx"),
+    422: _error("A field is wrong, or the file is not what its name says; each named"),
+    503: _error("This ingest process has as many imports as it takes; see Retry-After"),
+}

@@ -62,6 +62,14 @@ class IngestService:
         self.count_accepted(fresh, len(accepted.duplicates))
         return accepted
 
+    async def append_prepared(self, events: list[PreparedEvent]) -> None:
+        """Events judged elsewhere (an import job's own intake), appended as one batch: those
+        this process accepted lately are left out; raises ``LogUnavailable``."""
+        fresh, _ = self._split_duplicates(events)
+        await self.log.append([record_of(e) for e in fresh])
+        self.recent.add_all([(e.tenant, e.event_id) for e in fresh])
+        self.accepted += len(fresh)
+
     def _count_refused(self, refused: IngestError, events: list[object]) -> None:
         if self.metrics is None:
             return

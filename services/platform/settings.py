@@ -128,6 +128,12 @@ class Settings:
     #: scheme, host and port as the providers call ingest (Twilio signs the URL), when a proxy
     #: in front rewrites them; empty: the URL of the request as ingest sees it
     webhook_public_url: str = ""
+    #: uploads to POST /v1/imports: the largest file, the jobs a process runs at once and holds
+    #: (running or queued; more are answered 503), and how long their reports are kept
+    import_max_bytes: int = 256 << 20
+    import_workers: int = 1
+    import_max_pending: int = 4
+    import_retention_hours: int = 72
     ingest_instance_id: str = field(default_factory=socket.gethostname)
     #: per analyst query: seconds, bytes of memory, rows read, rows returned
     sql_max_seconds: float = 10.0
@@ -216,6 +222,14 @@ class Settings:
                 env, "TOUCHLINE_WEBHOOK_MAX_BODY_BYTES", base.webhook_max_body_bytes, 1024
             ),
             webhook_public_url=_str(env, "TOUCHLINE_WEBHOOK_PUBLIC_URL", "").rstrip("/"),
+            import_max_bytes=_int(env, "TOUCHLINE_IMPORT_MAX_BYTES", base.import_max_bytes, 1024),
+            import_workers=_int(env, "TOUCHLINE_IMPORT_WORKERS", base.import_workers, 1),
+            import_max_pending=_int(
+                env, "TOUCHLINE_IMPORT_MAX_PENDING", base.import_max_pending, 1
+            ),
+            import_retention_hours=_int(
+                env, "TOUCHLINE_IMPORT_RETENTION_HOURS", base.import_retention_hours, 1
+            ),
             ingest_instance_id=_str(env, "TOUCHLINE_INGEST_INSTANCE_ID", socket.gethostname()),
             sql_max_seconds=_int(env, "TOUCHLINE_SQL_MAX_SECONDS", 10, 1),
             sql_max_memory_bytes=_int(
@@ -251,6 +265,16 @@ class Settings:
     @property
     def keys_db_path(self) -> Path:
         return self.data_dir / "keys.sqlite3"
+
+    @property
+    def attributes_db_path(self) -> Path:
+        """Tenants' custom attribute declarations (``touchline attributes``), beside the keys."""
+        return self.data_dir / "attributes.sqlite3"
+
+    @property
+    def imports_dir(self) -> Path:
+        """Uploaded imports' job state, files (while they run) and reports."""
+        return self.data_dir / "imports"
 
     @property
     def kafka_dir(self) -> Path:

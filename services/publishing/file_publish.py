@@ -20,6 +20,7 @@ import orjson
 
 from events.privacy.protector import EnvelopeProtector
 from events.problems import EventRejected
+from services.attributes.sqlite import read_attribute_rules
 from services.platform.settings import Settings
 from services.publishing.publisher import Publisher
 
@@ -167,8 +168,15 @@ async def publish_kafka(
     protector: EnvelopeProtector | None = None,
     settings: Settings | None = None,
 ) -> None:
+    settings = settings or Settings.from_env()
+    declared = read_attribute_rules(settings.attributes_db_path)  # as ingest checks them
     async with Publisher(
-        bootstrap, tenant, default_region=region, protector=protector, settings=settings
+        bootstrap,
+        tenant,
+        default_region=region,
+        protector=protector,
+        settings=settings,
+        attributes=declared,
     ) as publisher:
         for chunk in chunked(lines, batch):
             good = []

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 
+from events.attributes import AttributeRules
 from events.intake import EventIntake, PreparedEvent
 from events.privacy.protector import EnvelopeProtector
 from events.problems import EventRejected, Problem
@@ -47,18 +48,21 @@ class Publisher:
         compression: Compression = "lz4",
         protector: EnvelopeProtector | None = None,
         settings: Settings | None = None,
+        attributes: AttributeRules | None = None,
     ) -> None:
         """Personal values are sealed as ingest seals them, with the deployment's keys.
 
         ``protector`` given: that one; otherwise the one ``settings`` (default: the
         environment's) opens, which is none only when ``TOUCHLINE_ENCRYPT_PII=off``. A
         publisher that wrote clear values by default would put them in the log forever.
+        With ``attributes``, profile attributes are checked against the tenant's declarations
+        as ingest checks them.
         """
         self.tenant = tenant
         self.topic = topic
         if protector is None:
             protector = open_sealer(settings or Settings.from_env())
-        self.intake = EventIntake(default_region, protector=protector)
+        self.intake = EventIntake(default_region, protector=protector, attributes=attributes)
         self._producer_args: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "enable_idempotence": True,

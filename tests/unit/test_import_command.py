@@ -58,7 +58,7 @@ def test_a_clean_file_exits_zero_and_the_report_is_given_where_asked(
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--tenant", "Bad Tenant"], "--tenant"), (["--tenant", "acme", "--preset", "auto"], "no preset knows"),
+    [(["--tenant", "Bad Tenant"], "'Bad Tenant'"), (["--tenant", "acme", "--preset", "auto"], "no preset knows"),
      (["--tenant", "acme", "--mapping", "missing.toml"], "missing.toml")],
 )  # fmt: skip
 def test_unusable_input_exits_2_before_any_row(

@@ -7,7 +7,11 @@ from prometheus_client import CollectorRegistry
 
 from events.intake import EventIntake
 from events.topics import TOUCHPOINTS
+from services.attributes.sqlite import SqliteAttributeStore
 from services.auth.sqlite import SqliteKeyStore
+from services.imports.job_runner import ImportJobs, stopped_here, sweep
+from services.imports.planning import Doors
+from services.imports.sqlite_jobs import SqliteJobStore
 from services.ingest.app import IngestDeps, create_app
 from services.ingest.errors import IngestError
 from services.ingest.recent_ids import RecentIds
@@ -31,7 +35,9 @@ def ingest_deps(settings: Settings) -> IngestDeps:
         transactional_id=f"touchline-ingest-{settings.ingest_instance_id}-{settings.http_port}-{slot}",
         ack_timeout_ms=settings.kafka_ack_timeout_ms,
     )
-    intake = EventIntake(settings.default_phone_region, protector=open_sealer(settings))
+    sealer = open_sealer(settings)
+    attributes = SqliteAttributeStore(settings.attributes_db_path)
+    intake = EventIntake(settings.default_phone_region, protector=sealer, attributes=attributes)
     registry = CollectorRegistry()
     metrics = IngestMetrics(registry)
     service = IngestService(
@@ -47,7 +53,18 @@ def ingest_deps(settings: Settings) -> IngestDeps:
         metrics,
         HealthView(settings.kafka_bootstrap),
         webhooks,
+        _import_jobs(settings, service, Doors(settings.default_phone_region, sealer, attributes)),
     )
+
+
+def _import_jobs(settings: Settings, service: IngestService, doors: Doors) -> ImportJobs:
+    """Upload jobs; those of this host's stopped processes are failed, old reports deleted."""
+    store = SqliteJobStore(settings.imports_dir / "jobs.sqlite3")
+    store.abandon(stopped_here, "the ingest process running it stopped; upload the file again "
+                  "(it imports idempotently)")  # fmt: skip
+    sweep(settings.imports_dir, settings.import_retention_hours * 3600)
+    return ImportJobs(store, settings.imports_dir, doors, service.append_prepared,
+                      settings.import_workers, settings.import_max_pending)  # fmt: skip
 
 
 def ingest_app(settings: Settings) -> FastAPI:

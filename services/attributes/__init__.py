@@ -1,0 +1,1 @@
+"""Tenant-declared custom attributes: where the declarations are kept, and their command."""
