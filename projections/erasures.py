@@ -21,6 +21,8 @@ PERSONAL = (
     "rfm",
     "profile_fields",
     "customer_names",
+    "segment_members",
+    "segment_changes",
 )
 
 

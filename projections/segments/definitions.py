@@ -86,7 +86,9 @@ class SqliteSegmentStore:
         assert found is not None
         return found
 
-    def revise(self, tenant: str, segment_id: str, kind: str, definition: Any, by: str) -> Segment | None:
+    def revise(
+        self, tenant: str, segment_id: str, kind: str, definition: Any, by: str
+    ) -> Segment | None:
         """A new version of a live segment (its members are re-evaluated under it)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -97,7 +99,9 @@ class SqliteSegmentStore:
                 self._db.execute("ROLLBACK")
                 return None
             version = int(row[0]) + 1
-            self._db.execute("UPDATE segments SET version = ? WHERE segment_id = ?", (version, segment_id))
+            self._db.execute(
+                "UPDATE segments SET version = ? WHERE segment_id = ?", (version, segment_id)
+            )
             self._version(segment_id, version, kind, definition, _now(), by)
             self._db.execute("COMMIT")
         return self.get(tenant, segment_id)
@@ -116,7 +120,7 @@ class SqliteSegmentStore:
                             (tenant, id_or_name, id_or_name))  # fmt: skip
         return rows[0] if rows else None
 
-    def list(self, tenant: str | None = None, deleted: bool = False) -> list[Segment]:
+    def listed(self, tenant: str | None = None, deleted: bool = False) -> list[Segment]:
         """A tenant's live segments (every tenant's if None); with ``deleted``, those too."""
         where = "1" if deleted else "s.deleted_at IS NULL"
         if tenant is None:

@@ -44,10 +44,14 @@ class Evaluation:
 def check_definition(body: Any, catalog: AnalystCatalog, now: datetime) -> tuple[str, str, Any]:
     """``(name, kind, definition)`` from a create request, or ``DefinitionError`` with the path."""
     if not isinstance(body, dict):
-        raise DefinitionError("$", 'expected {"name": ..., "rule": {...}} or {"name": ..., "sql": "..."}')
+        raise DefinitionError(
+            "$", 'expected {"name": ..., "rule": {...}} or {"name": ..., "sql": "..."}'
+        )
     name = body.get("name")
     if not isinstance(name, str) or not _NAME.match(name) or _UUID.match(name):
-        raise DefinitionError("$.name", "expected a name of 1-100 letters, digits, spaces, _ . : - (not a UUID)")
+        raise DefinitionError(
+            "$.name", "expected a name of 1-100 letters, digits, spaces, _ . : - (not a UUID)"
+        )
     kinds = [k for k in KINDS if k in body]
     if len(kinds) != 1:
         raise DefinitionError("$", 'give exactly one of "rule" or "sql"')

@@ -124,7 +124,9 @@ def _leaf(c: _Compiler, node: Mapping[str, Any], path: str) -> str:
 def _only(node: Mapping[str, Any], path: str, allowed: set[str]) -> None:
     extra = sorted(set(node) - allowed)
     if extra:
-        raise RuleError(f"{path}.{extra[0]}", f"unexpected key (allowed here: {', '.join(sorted(allowed))})")
+        raise RuleError(
+            f"{path}.{extra[0]}", f"unexpected key (allowed here: {', '.join(sorted(allowed))})"
+        )
 
 
 def _profile(c: _Compiler, node: Mapping[str, Any], path: str) -> tuple[str, str]:
@@ -225,15 +227,22 @@ def _touchpoints(c: _Compiler, node: Mapping[str, Any], path: str) -> tuple[str,
     _only(spec, where, {"type", "channel", "within_days"})
     days = spec.get("within_days")
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_WINDOW_DAYS:
-        raise RuleError(f"{where}.within_days", f"expected a whole number of days, 1 to {MAX_WINDOW_DAYS}")
+        raise RuleError(
+            f"{where}.within_days", f"expected a whole number of days, 1 to {MAX_WINDOW_DAYS}"
+        )
     since = c.now - timedelta(days=days)
     parts = ["t.occurred_at >= " + c.param(since, "DateTime64(3, 'UTC')")]
     words = []
     for key in ("type", "channel"):
         if key in spec:
             value = spec[key]
-            if not isinstance(value, str) or not _TYPE.match(value if key == "type" else f"x.{value}"):
-                raise RuleError(f"{where}.{key}", f"expected a {key} name like {'email.opened' if key == 'type' else 'email'}")
+            if not isinstance(value, str) or not _TYPE.match(
+                value if key == "type" else f"x.{value}"
+            ):
+                raise RuleError(
+                    f"{where}.{key}",
+                    f"expected a {key} name like {'email.opened' if key == 'type' else 'email'}",
+                )
             parts.append(f"t.{key} = {c.param(value, 'String')}")
             words.append(f"{key} {value}")
     op, number = _op(node, path, tuple(NUMERIC_OPS)), _number(node, path)

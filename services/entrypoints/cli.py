@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from services.entrypoints.export_command import add_export_action
     from services.entrypoints.projection_commands import add_projection_commands
+    from services.entrypoints.segments_command import add_segments_command
     from services.identity.cli import add_identity_command
     from services.imports.cli import add_import_command
     from services.publishing.cli import add_publish_command
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     add_export_action(add_identity_command(sub))
     add_import_command(sub)
     add_projection_commands(sub)
+    add_segments_command(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ from projections.flushes import Flush
 from projections.migrations import apply_migrations
 from projections.opening import Opener
 from projections.projector import SOURCES, Projector, ProjectorConfig
+from projections.segments.definitions import SqliteSegmentStore
 from projections.serving_index import IndexMirror, ServingIndex
 from projections.sinks import ServingIndexSink, Sink
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
@@ -47,6 +48,9 @@ from services.query.changes import ChangeFeed
 from services.query.deps import QueryDeps
 from services.query.errors import QueryError
 from services.query.readside import ReadSideSink
+from services.query.segments_api import segments_router
+from services.segments.publishing import KafkaSegmentPublisher
+from services.segments.refresher import SegmentRefresher, SegmentTrigger
 
 log = logging.getLogger("touchline.projector")
 
@@ -80,6 +84,11 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     metrics = ProjectorMetrics(registry)
     followers: list[Sink] = [ServingIndexSink(index)] if index is not None else []
     followers.append(ReadSideSink(cache, changes, loop))
+    segments = SqliteSegmentStore(settings.segments_db_path)
+    publisher = KafkaSegmentPublisher(settings.kafka_bootstrap)
+    refresher = SegmentRefresher(store, segments, publisher, settings.sql_limits(),
+                                 settings.segments_refresh_s, settings.segments_debounce_ms / 1000)  # fmt: skip
+    followers.append(SegmentTrigger(refresher, loop))
     config = ProjectorConfig(
         settings.projector_group,
         settings.projector_flush_rows,
@@ -128,6 +137,9 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     app.include_router(admin_router(keys, replays))
     app.include_router(analyst_router(store, keys, settings.sql_limits()))
     app.include_router(analyst_page_router())
+    app.include_router(
+        segments_router(store, keys, segments, settings.sql_limits(), audit, refresher)
+    )
     protocol = install_request_deadlines(
         app, settings, lambda status, code, message: QueryError(status, code, message).response()
     )
@@ -148,6 +160,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     probe = LagProbe(settings.kafka_bootstrap, settings.projector_group, list(SOURCES))
     beating = Beating(_beat(settings, projector, metrics, probe))
     projecting = asyncio.create_task(projector.run())
+    await publisher.start()
+    refreshing = asyncio.create_task(refresher.run())
     serving = asyncio.create_task(server.serve())
     auditing = asyncio.create_task(audit.run(settings.audit_flush_ms / 1000))
     residing = asyncio.create_task(_keep_resident(index)) if index is not None else None
@@ -160,10 +174,11 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     projector.stop()
     server.should_exit = True
     auditing.cancel()
+    refreshing.cancel()
     if residing is not None:
         residing.cancel()
     failures = []
-    for task in (projecting, serving, auditing, *([residing] if residing else [])):
+    for task in (projecting, serving, auditing, refreshing, *([residing] if residing else [])):
         try:
             await task
         except asyncio.CancelledError:
@@ -175,6 +190,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     await beating.stop()
     await probe.stop()
     await health.stop()
+    await publisher.stop()
+    segments.close()
     keys.close()
     if index is not None:
         index.close()
