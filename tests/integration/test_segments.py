@@ -93,7 +93,9 @@ class World:
         self.trigger.write(table, rows, "test")  # what a projector flush tells its sinks
 
     async def create(self, name: str, body: dict[str, Any]) -> str:
-        answer = await self.client.post("/v1/segments", json={"name": name, **body}, headers=self.key())
+        answer = await self.client.post(
+            "/v1/segments", json={"name": name, **body}, headers=self.key()
+        )
         assert answer.status_code == 201, answer.text
         return str(answer.json()["segment_id"])
 
@@ -108,7 +110,10 @@ class World:
 async def world(bootstrap: str, tmp: Path) -> AsyncIterator[World]:
     store = open_projection_store(f"chdb://{tmp / 'clickhouse'}")
     apply_migrations(store)
-    keys, segments = SqliteKeyStore(tmp / "keys.sqlite3"), SqliteSegmentStore(tmp / "segments.sqlite3")
+    keys, segments = (
+        SqliteKeyStore(tmp / "keys.sqlite3"),
+        SqliteSegmentStore(tmp / "segments.sqlite3"),
+    )
     group = f"projector-{random_tenant()}"
     await start_group_at_end(bootstrap, group, [SEGMENTS])
     projector = Projector(store, bootstrap, ProjectorConfig(group, 1000, 0.1, topics=[SEGMENTS]))
@@ -118,7 +123,9 @@ async def world(bootstrap: str, tmp: Path) -> AsyncIterator[World]:
     audit = AuditLog(store)
     app = FastAPI()
     install_error_handlers(app)
-    app.include_router(segments_router(store, keys, segments, Settings().sql_limits(), audit, refresher))
+    app.include_router(
+        segments_router(store, keys, segments, Settings().sql_limits(), audit, refresher)
+    )
     tasks = [asyncio.create_task(projector.run()), asyncio.create_task(refresher.run())]
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
     try:
@@ -126,17 +133,20 @@ async def world(bootstrap: str, tmp: Path) -> AsyncIterator[World]:
                     audit, keys, random_tenant())  # fmt: skip
     finally:
         await client.aclose()
+        await until(lambda: projector.running or tasks[0].done(), "the projector to start")
         projector.stop()
         tasks[1].cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
         await publisher.stop()
         segments.close()
         keys.close()
         store.close()
 
 
-async def until(check: Callable[[], Awaitable[bool] | bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+async def until(
+    check: Callable[[], Awaitable[bool] | bool], what: str, within_s: float = 30
+) -> None:
+    deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
         result = check()
         if await result if isinstance(result, Awaitable) else result:
@@ -178,15 +188,21 @@ def test_a_customer_enters_and_leaves_a_rule_segment_as_events_arrive(
             await until(lambda: len(w.changes(segment)) == 1, "the entry")
             entered = w.changes(segment)
             assert entered == [(a, "entered", entered[0][2])]
-            assert entered[0][2].startswith("$.all[0] (touchpoints (type email.opened, channel email)")
+            assert entered[0][2].startswith(
+                "$.all[0] (touchpoints (type email.opened, channel email)"
+            )
             assert entered[0][2].endswith("became true")
             w.add_event(1, "purchase.completed", "web", {"total": "10.00"})
             await until(lambda: len(w.changes(segment)) == 2, "the exit")
             exited = w.changes(segment)[1]
-            assert exited[:2] == (a, "exited") and exited[2].startswith("$.all[1] (touchpoints (type purchase.completed)")
+            assert exited[:2] == (a, "exited") and exited[2].startswith(
+                "$.all[1] (touchpoints (type purchase.completed)"
+            )
             assert exited[2].endswith("became false")
             published = await on_topic(kafka_bootstrap, w.tenant, segment)
-            assert [(m["customer_id"], m["change"], m["reason"]) for m in published] == w.changes(segment)
+            assert [(m["customer_id"], m["change"], m["reason"]) for m in published] == w.changes(
+                segment
+            )
             assert [c["after"] for c in published[1]["conditions"]] == [True, False]
             members = w.store.query_rows(
                 "SELECT toString(customer_id), member FROM segment_members FINAL WHERE tenant = {t:String}",
@@ -205,7 +221,9 @@ def test_an_export_leaves_out_withdrawn_and_unknown_consent_and_counts_them(
         async with world(kafka_bootstrap, tmp_path) as w:
             w.add_customers(1, 2, 3, 4)
             w.add_event(1, "consent.granted", "email", {"channel": "email", "purpose": "marketing"})
-            w.add_event(2, "consent.granted", "email", {"channel": "email", "purpose": "marketing"}, 3)
+            w.add_event(
+                2, "consent.granted", "email", {"channel": "email", "purpose": "marketing"}, 3
+            )
             w.add_event(2, "email.unsubscribed", "email", {}, 2)
             w.add_event(3, "consent.granted", "sms", {"channel": "sms", "purpose": "marketing"})
             w.add_event(4, "consent.granted", "email", {"channel": "email", "purpose": "marketing"})
@@ -217,28 +235,41 @@ def test_an_export_leaves_out_withdrawn_and_unknown_consent_and_counts_them(
                                         headers=w.key())  # fmt: skip
             body = answer.json()
             assert answer.status_code == 200, body
-            assert [r["customer_id"] for r in body["rows"]] == sorted([w.customer(1), w.customer(4)])
+            assert [r["customer_id"] for r in body["rows"]] == sorted(
+                [w.customer(1), w.customer(4)]
+            )
             assert {r["address"] for r in body["rows"]} == {"p1@x.example", "p4@x.example"}
             assert body["excluded"] == {"withdrawn": 1, "unknown": 1}
-            csv = await w.client.get(f"/v1/segments/all/export",
+            csv = await w.client.get("/v1/segments/all/export",
                                      params={"channel": "email", "purpose": "marketing", "format": "csv"},
                                      headers=w.key())  # fmt: skip
             assert csv.headers["x-touchline-excluded-withdrawn"] == "1"
             assert csv.headers["x-touchline-excluded-unknown"] == "1"
-            assert csv.text.splitlines()[0] == "customer_id,address" and len(csv.text.splitlines()) == 3
+            assert (
+                csv.text.splitlines()[0] == "customer_id,address"
+                and len(csv.text.splitlines()) == 3
+            )
             audited = w.store.query_rows(
-                "SELECT what, detail, rows FROM audit_queries WHERE tenant = {t:String}", {"t": w.tenant})
+                "SELECT what, detail, rows FROM audit_queries WHERE tenant = {t:String}",
+                {"t": w.tenant},
+            )
             assert audited == [("segment_export", "excluded withdrawn=1, unknown=1", 2)] * 2
             w.audit.flush()
             reads = w.store.query_rows("SELECT customer_id, what FROM audit_reads WHERE tenant = {t:String} "
                                        "ORDER BY 1", {"t": w.tenant})  # fmt: skip
-            assert {(str(c), k) for c, k in reads} == {(w.customer(n), "segment_export") for n in (1, 4)}
-            assert [s["name"] for s in member_segments(w.store, w.tenant, [w.customer(2)])] == ["all"]
+            assert {(str(c), k) for c, k in reads} == {
+                (w.customer(n), "segment_export") for n in (1, 4)
+            }
+            assert [s["name"] for s in member_segments(w.store, w.tenant, [w.customer(2)])] == [
+                "all"
+            ]
 
     asyncio.run(scenario())
 
 
-def test_other_tenants_and_other_roles_cannot_reach_a_segment(kafka_bootstrap: str, tmp_path: Path) -> None:
+def test_other_tenants_and_other_roles_cannot_reach_a_segment(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
     async def scenario() -> None:
         async with world(kafka_bootstrap, tmp_path) as w:
             segment = await w.create("mine", {"rule": OPENED_NOT_BOUGHT})
@@ -248,7 +279,9 @@ def test_other_tenants_and_other_roles_cannot_reach_a_segment(kafka_bootstrap: s
             assert (await w.client.get("/v1/segments/mine", headers=other)).status_code == 404
             assert (await w.client.get(f"/v1/segments/{segment}/export", params=export,
                                        headers=other)).status_code == 404  # fmt: skip
-            assert (await w.client.delete(f"/v1/segments/{segment}", headers=other)).status_code == 404
+            assert (
+                await w.client.delete(f"/v1/segments/{segment}", headers=other)
+            ).status_code == 404
             assert (await w.client.get("/v1/segments", headers=other)).json() == {"segments": []}
             agent = w.key("agent")
             for call in (w.client.get("/v1/segments", headers=agent),
@@ -264,7 +297,12 @@ def test_other_tenants_and_other_roles_cannot_reach_a_segment(kafka_bootstrap: s
 def test_bad_definitions_get_422_with_the_path(kafka_bootstrap: str, tmp_path: Path) -> None:
     async def scenario() -> None:
         async with world(kafka_bootstrap, tmp_path) as w:
-            bad = {"all": [OPENED_NOT_BOUGHT["all"][0], {"rfm": "churn_risk", "op": "like", "value": "x"}]}
+            bad = {
+                "all": [
+                    OPENED_NOT_BOUGHT["all"][0],
+                    {"rfm": "churn_risk", "op": "like", "value": "x"},
+                ]
+            }
             cases = [
                 ({"name": "x", "rule": bad}, "$.rule.all[1].op"),
                 ({"name": "x", "sql": "DROP TABLE customers"}, "$.sql"),
@@ -276,12 +314,18 @@ def test_bad_definitions_get_422_with_the_path(kafka_bootstrap: str, tmp_path: P
                 answer = await w.client.post("/v1/segments", json=body, headers=w.key())
                 assert answer.status_code == 422, answer.text
                 assert answer.json()["error"]["path"] == path
-            preview = await w.client.post("/v1/segments/preview", json={"sql": "SELECT 1 AS n"}, headers=w.key())
-            assert preview.status_code == 422 and "customer_id" in preview.json()["error"]["message"]
+            preview = await w.client.post(
+                "/v1/segments/preview", json={"sql": "SELECT 1 AS n"}, headers=w.key()
+            )
+            assert (
+                preview.status_code == 422 and "customer_id" in preview.json()["error"]["message"]
+            )
             await w.create("taken", {"rule": OPENED_NOT_BOUGHT})
             again = await w.client.post("/v1/segments", json={"name": "taken", "rule": OPENED_NOT_BOUGHT},
                                         headers=w.key())  # fmt: skip
             assert again.status_code == 409
-            assert (await w.client.get("/v1/segments", headers=w.key())).json()["segments"][0]["name"] == "taken"
+            assert (await w.client.get("/v1/segments", headers=w.key())).json()["segments"][0][
+                "name"
+            ] == "taken"
 
     asyncio.run(scenario())

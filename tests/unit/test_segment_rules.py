@@ -40,8 +40,18 @@ def test_the_issue_examples_compile_with_one_column_per_condition() -> None:
         {"profile": "emails", "op": "contains", "value": HOSTILE},
         {"rfm": "segment", "op": "in", "value": [HOSTILE]},
         {"touchpoints": {"type": "email.opened", "within_days": 7}, "op": "gte", "value": 1},
-        {"not": {"consent": {"channel": "email", "purpose": "marketing"}, "state": ["withdrawn", "unknown"]}},
-        {"any": [{"engagement": "score", "op": "gt", "value": 50}, {"profile": "name.family", "op": "exists"}]},
+        {
+            "not": {
+                "consent": {"channel": "email", "purpose": "marketing"},
+                "state": ["withdrawn", "unknown"],
+            }
+        },
+        {
+            "any": [
+                {"engagement": "score", "op": "gt", "value": 50},
+                {"profile": "name.family", "op": "exists"},
+            ]
+        },
     ],
 )
 def test_values_travel_as_parameters_never_as_sql(rule: dict[str, Any]) -> None:
@@ -63,12 +73,19 @@ def test_values_travel_as_parameters_never_as_sql(rule: dict[str, Any]) -> None:
         ({"profile": "Attributes;DROP", "op": "eq", "value": "x"}, "$.profile"),
         ({"profile": "attributes.plan", "op": "gt", "value": "gold"}, "$.op"),
         ({"profile": "attributes.plan", "op": "eq"}, "$.value"),
-        ({"consent": {"channel": "fax", "purpose": "marketing"}, "state": "granted"}, "$.consent.channel"),
+        (
+            {"consent": {"channel": "fax", "purpose": "marketing"}, "state": "granted"},
+            "$.consent.channel",
+        ),
         ({"consent": {"channel": "email", "purpose": "marketing"}, "state": "maybe"}, "$.state"),
-        ({"touchpoints": {"type": "email.opened", "within_days": 0}, "op": "gte", "value": 1},
-         "$.touchpoints.within_days"),  # fmt: skip
-        ({"touchpoints": {"type": "DROP TABLE", "within_days": 3}, "op": "gte", "value": 1},
-         "$.touchpoints.type"),  # fmt: skip
+        (
+            {"touchpoints": {"type": "email.opened", "within_days": 0}, "op": "gte", "value": 1},
+            "$.touchpoints.within_days",
+        ),
+        (
+            {"touchpoints": {"type": "DROP TABLE", "within_days": 3}, "op": "gte", "value": 1},
+            "$.touchpoints.type",
+        ),
         ({"engagement": "score", "op": "gte", "value": "high"}, "$.value"),
         ({"engagement": "score", "op": "gte", "value": True}, "$.value"),
         ({"all": [{"rfm": "segment", "op": "eq", "value": "x", "extra": 1}]}, "$.all[0].extra"),
@@ -86,7 +103,9 @@ def test_too_deep_and_too_many_are_refused() -> None:
         deep = {"not": deep}
     with pytest.raises(RuleError, match="deeper"):
         compile_rule(deep, NOW)
-    many = {"any": [{"rfm": "segment", "op": "eq", "value": str(i)} for i in range(MAX_CONDITIONS + 1)]}
+    many = {
+        "any": [{"rfm": "segment", "op": "eq", "value": str(i)} for i in range(MAX_CONDITIONS + 1)]
+    }
     with pytest.raises(RuleError) as refused:
         compile_rule(many, NOW)
     assert refused.value.path == f"$.any[{MAX_CONDITIONS}]"
@@ -110,5 +129,7 @@ def test_a_change_round_trips_its_contract() -> None:
     change = SegmentChanged("acme", "0" * 8 + "-0000-0000-0000-" + "0" * 12, "lapsed", 2,
                             "1" * 8 + "-1111-1111-1111-" + "1" * 12, "entered", "sql refresh", [],
                             1_700_000_000_000, "2" * 8 + "-2222-2222-2222-" + "2" * 12)  # fmt: skip
-    jsonschema.Draft7Validator(topic_schema("segments")).validate(__import__("orjson").loads(change.encode()))
+    jsonschema.Draft7Validator(topic_schema("segments")).validate(
+        __import__("orjson").loads(change.encode())
+    )
     assert SegmentChanged.decode(change.encode()) == change
