@@ -8,6 +8,9 @@ with ``RuleError`` naming the JSON path of the wrong part (``$.all[1].op``), so 
 can answer 422 with it. Compiling gives one SELECT over every surviving customer of the
 tenant with a ``member`` column and one column per condition (``c0``, ``c1``...), so the
 refresher can tell which condition changed when a customer enters or leaves.
+
+Long because each kind of condition checks its own shape (to name the wrong path) and
+builds its own SQL, and all of them share one parameter numbering and one set of joins.
 """
 
 from __future__ import annotations
