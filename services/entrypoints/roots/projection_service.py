@@ -170,7 +170,7 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     log.info("agent page and API on http://%s:%d/, analyst page on /analyst", settings.http_host,
              settings.query_port)  # fmt: skip
     done = asyncio.create_task(stop.wait())
-    await asyncio.wait({done, projecting, serving}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({done, projecting, serving, refreshing}, return_when=asyncio.FIRST_COMPLETED)
     projector.stop()
     server.should_exit = True
     auditing.cancel()
