@@ -11,6 +11,7 @@ DEADLETTER = "touchpoints.deadletter"  # what a stage gave up on, with the reaso
 RESOLVED = "touchpoints.resolved"  # touchpoints with their customer, and merge/detach controls
 CUSTOMERS = "customers"  # the identity store's customer events, each with the whole profile
 SCORES = "scores"  # engagement, RFM and channel activity per customer, at every change
+SEGMENTS = "segments"  # a customer entered or left a segment, and why
 IDENTITY_COMMANDS = "identity.commands"  # unmerges and erasures, applied by the worker
 WEBHOOKS_RAW = "webhooks.raw"  # provider webhook deliveries as received (sealed); never expires
 HEARTBEATS = "touchline.heartbeats"  # stages say they are alive (for /healthz and `status`)

@@ -22,6 +22,8 @@ PERSONAL = (
     "profile_fields",
     "customer_names",
     "customer_merges",  # a person's reason may name them
+    "segment_members",
+    "segment_changes",
 )
 #: tables naming customers in pairs: rows naming an erased one are deleted too
 PAIRS = {"duplicate_suggestions": ("customer_a", "customer_b")}

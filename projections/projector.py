@@ -3,7 +3,7 @@
 Long because the consumer's life (assign, recover an interrupted flush, poll,
 flush, commit) is one sequence; every decision in it lives in its own module.
 
-It reads ``touchpoints.resolved``, ``customers``, ``scores`` and
+It reads ``touchpoints.resolved``, ``customers``, ``scores``, ``segments`` and
 ``touchpoints.deadletter`` and writes them in flushes (on size, time, or as
 soon as it has caught up). Each flush commits an intent first and its end
 last (``flushes``), so a crash in between is redone with the same insert
@@ -33,7 +33,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from events.contracts.deadletter import dead_letter
-from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES
+from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES, SEGMENTS
 from projections import rows
 from projections.dedup import Dedup
 from projections.erasures import Erasures
@@ -48,7 +48,7 @@ from projections.status import StatusBook
 from projections.store import ProjectionStore
 
 log = logging.getLogger(__name__)
-SOURCES = (RESOLVED, CUSTOMERS, SCORES, DEADLETTER)
+SOURCES = (RESOLVED, CUSTOMERS, SCORES, DEADLETTER, SEGMENTS)
 
 
 def tables_for(
@@ -75,6 +75,8 @@ def tables_for(
         tables = rows.score_rows(records, rejected)
     elif topic == DEADLETTER:
         tables = {"deadletter": rows.deadletter_rows(records)}
+    elif topic == SEGMENTS:
+        tables = rows.segment_rows(records, rejected)
     else:
         raise ValueError(f"the projector does not read {topic!r}")
     if rejected:

@@ -38,6 +38,8 @@ ANALYST_TABLES = frozenset(
         "profiles",
         "consent_state",
         "customer_survivors",
+        "segment_members",
+        "segment_changes",
     }
 )
 TENANT_COLUMN = "tenant"

@@ -40,6 +40,7 @@ from projections.rows.schemas import (
     TOUCHPOINTS_SCHEMA,
 )
 from projections.rows.scores import score_rows
+from projections.rows.segments import segment_rows
 from projections.rows.touchpoints import event_key, sighting_order, touchpoint_rows
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "event_key",
     "profile_rows",
     "score_rows",
+    "segment_rows",
     "sighting_order",
     "touchpoint_rows",
 ]

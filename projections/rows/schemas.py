@@ -121,3 +121,25 @@ CUSTOMER_NAMES_SCHEMA = schema(
     ("occurred_at", MS),
     ("event_id", pa.string()),
 )
+SEGMENT_CHANGES_SCHEMA = schema(
+    ("tenant", pa.string()),
+    ("segment_id", pa.string()),
+    ("segment_name", pa.string()),
+    ("segment_version", pa.uint32()),
+    ("customer_id", pa.string()),
+    ("change", pa.string()),
+    ("reason", pa.string()),
+    ("conditions", pa.string()),
+    ("changed_at", MS),
+    ("change_id", pa.string()),
+)
+SEGMENT_MEMBERS_SCHEMA = schema(
+    ("tenant", pa.string()),
+    ("segment_id", pa.string()),
+    ("segment_name", pa.string()),
+    ("customer_id", pa.string()),
+    ("member", pa.bool_()),
+    ("since", MS),
+    ("reason", pa.string()),
+    ("seq", pa.uint64()),
+)

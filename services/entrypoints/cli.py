@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     from services.attributes.cli import add_attributes_command
     from services.entrypoints.export_command import add_export_action
     from services.entrypoints.projection_commands import add_projection_commands
+    from services.entrypoints.segments_command import add_segments_command
     from services.identity.cli import add_identity_command
     from services.imports.cli import add_import_command
     from services.publishing.cli import add_publish_command
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     add_projection_commands(sub)
     add_connectors_command(sub)
     add_webhooks_command(sub)
+    add_segments_command(sub)
     return parser
 
 

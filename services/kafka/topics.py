@@ -20,6 +20,7 @@ from events.topics import (
     IDENTITY_COMMANDS,
     RESOLVED,
     SCORES,
+    SEGMENTS,
     TOUCHPOINTS,
     WEBHOOKS_RAW,
     changelog_topic,
@@ -52,6 +53,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(RESOLVED, n),
         TopicSpec(CUSTOMERS, n),
         TopicSpec(SCORES, n),
+        TopicSpec(SEGMENTS, n),  # projected, so kept like the other sources
         TopicSpec(IDENTITY_COMMANDS, 3),  # few and rare: unmerges and erasures
         TopicSpec(WEBHOOKS_RAW, 3),  # replayed whole, in order per connector
         TopicSpec(HEARTBEATS, 1, dict(_A_DAY)),  # one partition: a reader sees every stage

@@ -143,6 +143,11 @@ class Settings:
     #: profile sources, most trusted first (glob patterns, e.g. ``import:*,crm,web``): per field
     #: the most trusted source's latest value wins; unnamed sources rank below named ones
     profile_source_precedence: tuple[str, ...] = ()
+    #: every segment re-evaluated at least this often (time windows move without events)
+    segments_refresh_s: int = 60
+    #: after the projector writes rows about a tenant, its segments are refreshed this much later
+    #: (a burst of flushes makes one refresh)
+    segments_debounce_ms: int = 1000
 
     def __post_init__(self) -> None:
         for name in ("data_dir", "cache_dir", "serving_index_path", "root_key_path"):
@@ -244,6 +249,12 @@ class Settings:
                 for p in _str(env, "TOUCHLINE_PROFILE_SOURCE_PRECEDENCE", "").split(",")
                 if p.strip()
             ),
+            segments_refresh_s=_int(
+                env, "TOUCHLINE_SEGMENTS_REFRESH_S", base.segments_refresh_s, 1
+            ),
+            segments_debounce_ms=_int(
+                env, "TOUCHLINE_SEGMENTS_DEBOUNCE_MS", base.segments_debounce_ms, 0
+            ),
         )
 
     def sql_limits(self) -> QueryLimits:
@@ -275,6 +286,11 @@ class Settings:
     def imports_dir(self) -> Path:
         """Uploaded imports' job state, files (while they run) and reports."""
         return self.data_dir / "imports"
+
+    @property
+    def segments_db_path(self) -> Path:
+        """The segment definitions (SQLite: ``projections.segments.definitions`` says why)."""
+        return self.data_dir / "segments.sqlite3"
 
     @property
     def kafka_dir(self) -> Path:

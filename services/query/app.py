@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from projections import reads
 from projections.exports import subject_export
 from projections.record_reads import customer_record, search_names, summaries
+from projections.segments.reads import member_segments
 from projections.timeline.model import HeadPage
 from services.platform.docs import add_offline_docs
 from services.platform.metrics import exposition
@@ -136,6 +137,9 @@ def create_query_app(deps: QueryDeps) -> FastAPI:
                 m if masker.full or m.get("basis") == "identifier" else {**m, "reason": None}
                 for m in record.merges
             ],
+            "segments": await deps.read(
+                member_segments, key.tenant, [str(survivor), *found.aliases]
+            ),
             "requested_id": customer_id,
             "freshness": await deps.freshness(),
         }

@@ -10,6 +10,7 @@ views must say the same. Names are found by kanji, kana and romaji.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import subprocess
 import uuid
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES, TOUCHPOINTS
+from events.topics import CUSTOMERS, DEADLETTER, RESOLVED, SCORES, SEGMENTS, TOUCHPOINTS
 from projections.consents import ContactEvent, consent_state
 from projections.profiles import Precedence, ProfileEvent, nested, profile_state
 from services.kafka.lag import group_lag
@@ -107,7 +108,9 @@ def record(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
               for role in ("agent", "supervisor", "analyst")}  # fmt: skip
     asyncio.run(start_group_at_end(kafka_bootstrap, workers, [TOUCHPOINTS, RESOLVED]))
     asyncio.run(
-        start_group_at_end(kafka_bootstrap, projectors, [RESOLVED, CUSTOMERS, SCORES, DEADLETTER])
+        start_group_at_end(
+            kafka_bootstrap, projectors, [RESOLVED, CUSTOMERS, SCORES, DEADLETTER, SEGMENTS]
+        )
     )
     events = _events()
     shuffled = list(events)
@@ -242,3 +245,33 @@ def test_another_tenants_analyst_reads_none_of_it(record: Record, tmp_path: Path
                               headers={"Authorization": f"Bearer {other}"}, timeout=30)  # fmt: skip
         assert response.status_code == 200, response.text
         assert response.json()["rows"] == [[0]], table
+
+
+def test_a_segment_made_with_the_cli_shows_on_the_agents_profile(
+    record: Record, kafka_bootstrap: str
+) -> None:
+    """The running projection service: ``touchline segments`` creates, the refresher
+    evaluates and publishes, the projector projects, the agent's profile lists it."""
+    env = base_env(kafka_bootstrap, TOUCHLINE_DATA_DIR=str(record.data),
+                   TOUCHLINE_QUERY_PORT=record.url.rsplit(":", 1)[1],
+                   TOUCHLINE_API_KEY=record.tokens["analyst"])  # fmt: skip
+    rule = json.dumps({"profile": "name.family", "op": "exists"})
+    created = json.loads(cli(env, "segments", "create", "named", "--rule", rule).stdout)
+    assert created["version"] == 1 and created["conditions"][0]["path"] == "$"
+    [hit] = record.get("/v1/customers", role="agent", query=EMAIL)["results"]
+
+    def listed() -> bool:
+        found = record.get(f"/v1/customers/{hit['customer_id']}", role="agent")["segments"]
+        return [s["name"] for s in found] == ["named"]
+
+    wait_until(listed, 60, "the segment on the agent's profile")
+    export = cli(env, "segments", "export", "named", "--channel", "email", "--purpose",
+                 "marketing", "--format", "jsonl")  # fmt: skip
+    exported = [json.loads(line) for line in export.stdout.splitlines()]
+    assert f"exported {len(exported)}; excluded" in export.stderr
+    bad = cli(env, "segments", "create", "bad", "--rule", '{"all": []}', check=False)
+    assert bad.returncode == 2 and "at $.rule.all" in bad.stderr
+    agent = cli(
+        {**env, "TOUCHLINE_API_KEY": record.tokens["agent"]}, "segments", "list", check=False
+    )
+    assert agent.returncode == 2 and "403" in agent.stderr

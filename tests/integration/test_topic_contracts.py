@@ -3,7 +3,8 @@
 The stream pipeline run gives resolved touchpoints (with merge, detach and
 erasure controls), customer events and scores; dead letters, identity
 commands and heartbeats are read from the session's broker, written by the
-tests that ran before this one (the pipeline's worker, the commands tests).
+tests that ran before this one (the pipeline's worker, the commands tests,
+``test_segments``' refreshers).
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import orjson
 import pytest
 
 from events.contracts.schemas import topic_schema
-from events.topics import CUSTOMERS, DEADLETTER, HEARTBEATS, IDENTITY_COMMANDS, RESOLVED, SCORES
+from events.topics import (
+    CUSTOMERS,
+    DEADLETTER,
+    HEARTBEATS,
+    IDENTITY_COMMANDS,
+    RESOLVED,
+    SCORES,
+    SEGMENTS,
+)
 from tests.integration.pipeline import Run
 from tests.support import read_since
 
@@ -38,7 +47,7 @@ def test_the_pipelines_outputs_fit_their_contracts(pipeline_run: Run) -> None:
     assert any(r.get("control") == "merged_into" for r in pipeline_run.resolved)
 
 
-@pytest.mark.parametrize("topic", [DEADLETTER, IDENTITY_COMMANDS, HEARTBEATS])
+@pytest.mark.parametrize("topic", [DEADLETTER, IDENTITY_COMMANDS, HEARTBEATS, SEGMENTS])
 def test_what_the_session_wrote_fits_its_contract(kafka_bootstrap: str, topic: str) -> None:
     bodies = [orjson.loads(r.value) for r in asyncio.run(read_since(kafka_bootstrap, {}, topic))]
     if topic == DEADLETTER:  # other tests write hand-made bad records into the log on purpose

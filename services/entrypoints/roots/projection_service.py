@@ -27,6 +27,7 @@ from projections.flushes import Flush
 from projections.migrations import apply_migrations
 from projections.opening import Opener
 from projections.projector import SOURCES, Projector, ProjectorConfig
+from projections.segments.definitions import SqliteSegmentStore
 from projections.serving_index import IndexMirror, ServingIndex
 from projections.sinks import ServingIndexSink, Sink
 from projections.store import ProjectionStore, ProjectionStoreError, open_projection_store
@@ -50,8 +51,11 @@ from services.query.deps import QueryDeps
 from services.query.errors import QueryError
 from services.query.readside import ReadSideSink
 from services.query.review_api import review_router
+from services.query.segments_api import segments_router
 from services.review.queue import ReviewQueue
 from services.review.schedule import review_every
+from services.segments.publishing import KafkaSegmentPublisher
+from services.segments.refresher import SegmentRefresher, SegmentTrigger
 
 log = logging.getLogger("touchline.projector")
 
@@ -85,6 +89,11 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     metrics = ProjectorMetrics(registry)
     followers: list[Sink] = [ServingIndexSink(index)] if index is not None else []
     followers.append(ReadSideSink(cache, changes, loop))
+    segments = SqliteSegmentStore(settings.segments_db_path)
+    publisher = KafkaSegmentPublisher(settings.kafka_bootstrap)
+    refresher = SegmentRefresher(store, segments, publisher, settings.sql_limits(),
+                                 settings.segments_refresh_s, settings.segments_debounce_ms / 1000)  # fmt: skip
+    followers.append(SegmentTrigger(refresher, loop))
     config = ProjectorConfig(
         settings.projector_group,
         settings.projector_flush_rows,
@@ -134,6 +143,9 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     app.include_router(admin_router(keys, replays))
     app.include_router(analyst_router(store, keys, settings.sql_limits()))
     app.include_router(analyst_page_router())
+    app.include_router(
+        segments_router(store, keys, segments, settings.sql_limits(), audit, refresher)
+    )
     protocol = install_request_deadlines(
         app, settings, lambda status, code, message: QueryError(status, code, message).response()
     )
@@ -154,6 +166,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     probe = LagProbe(settings.kafka_bootstrap, settings.projector_group, list(SOURCES))
     beating = Beating(_beat(settings, projector, metrics, probe))
     projecting = asyncio.create_task(projector.run())
+    await publisher.start()
+    refreshing = asyncio.create_task(refresher.run())
     serving = asyncio.create_task(server.serve())
     auditing = asyncio.create_task(audit.run(settings.audit_flush_ms / 1000))
     residing = asyncio.create_task(_keep_resident(index)) if index is not None else None
@@ -163,15 +177,17 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     log.info("agent page and API on http://%s:%d/, analyst page on /analyst", settings.http_host,
              settings.query_port)  # fmt: skip
     done = asyncio.create_task(stop.wait())
-    await asyncio.wait({done, projecting, serving}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({done, projecting, serving, refreshing}, return_when=asyncio.FIRST_COMPLETED)
     projector.stop()
     server.should_exit = True
     auditing.cancel()
     reviewing.cancel()
+    refreshing.cancel()
     if residing is not None:
         residing.cancel()
     failures = []
-    for task in (projecting, serving, auditing, reviewing, *([residing] if residing else [])):
+    for task in (projecting, serving, auditing, reviewing, refreshing,
+                 *([residing] if residing else [])):  # fmt: skip
         try:
             await task
         except asyncio.CancelledError:
@@ -183,6 +199,8 @@ async def _serve(settings: Settings, store: ProjectionStore) -> None:
     await beating.stop()
     await probe.stop()
     await health.stop()
+    await publisher.stop()
+    segments.close()
     keys.close()
     if index is not None:
         index.close()

@@ -208,6 +208,9 @@ function renderProfile(p) {
   for (const u of p.undeliverable || []) {
     const s = document.createElement("span"); s.className = "withdrawn"; s.textContent = t("undeliverable", { a: u.address }); consent.append(s);
   }
+  for (const g of p.segments || []) { // segment badges, beside consent (the profile's `segments`)
+    const s = document.createElement("span"); s.className = "segment"; s.textContent = g.name; s.title = String(g.since); consent.append(s);
+  }
   const merges = $("merges"); merges.replaceChildren();
   for (const m of p.merges || []) {
     const li = document.createElement("li");

@@ -1,0 +1,1 @@
+"""Segments: named, versioned audiences per tenant, as rules or analyst SQL (``docs/segments.md``)."""

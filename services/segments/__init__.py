@@ -1,0 +1,1 @@
+"""Segment membership kept current by the projection service (``docs/segments.md``)."""
