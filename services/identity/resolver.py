@@ -16,13 +16,14 @@ merge is the customer seen earliest (event time), then the smallest id.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
-from eventsourcing.persistence import ProcessRecorder, Tracking
+from eventsourcing.persistence import IntegrityError, OperationalError, ProcessRecorder, Tracking
 from eventsourcing.popo import POPOFactory
 from eventsourcing.projection import EventSourcedProjection
 
@@ -72,6 +73,14 @@ class IdentityResolver(EventSourcedProjection[uuid.UUID]):
     def construct_recorder(self) -> ProcessRecorder:
         if isinstance(self.factory, POPOFactory):  # in memory (tests): no recorder topic there
             return POPOMultiTrackingRecorder()
+        for attempt in range(8):
+            try:
+                return super().construct_recorder()
+            except (IntegrityError, OperationalError):
+                # Workers opening a new store at once all create its tables: a slower one's
+                # migration tracking row collides with a faster one's, or switching the file
+                # to WAL finds it locked. The tables exist soon, and opening again finds them.
+                time.sleep(0.05 * (attempt + 1))
         return super().construct_recorder()
 
     # -- the entry point -------------------------------------------------
