@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -198,3 +198,16 @@ async def start_group_at_end(bootstrap: str, group: str, topics: list[str]) -> N
         await consumer.commit({tp: end for tp, end in ends.items()})
     finally:
         await consumer.stop()
+
+
+def stop_processes(processes: Iterable[subprocess.Popen[bytes]], within_s: float = 60) -> None:
+    """SIGTERM to all at once, then wait for each; one that outlives ``within_s`` is killed."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(within_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

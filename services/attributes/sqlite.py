@@ -9,7 +9,6 @@ declaration counts from the next batch on, without a database read per batch.
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import cast
 
 from events.attributes import AttributeRules, AttributeType, Declaration, DeclarationError
 from services.attributes.store import AttributeStore
+from services.platform.sqlite_files import open_store_file
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _SCHEMA = """
@@ -34,10 +34,7 @@ _SEPARATOR = "\x1f"  # enum values may hold commas
 
 class SqliteAttributeStore(AttributeStore):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self._db = open_store_file(path, _SCHEMA)
         self._lock = threading.Lock()
         self._cache: dict[str, Mapping[str, Declaration]] = {}
         self._version = -1

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from services.auth.keys import PLATFORM, ROLES, ApiKey, KeyError_, KeyStore, Role, digest, new_key
+from services.platform.sqlite_files import open_store_file
 
 _TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _SCHEMA = """
@@ -26,10 +26,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 
 class SqliteKeyStore(KeyStore):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self._db = open_store_file(path, _SCHEMA)
         self._lock = threading.Lock()
 
     def create(self, tenant: str, role: Role, types: tuple[str, ...] = ()) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ import orjson
 
 from events.timestamps import format_instant, now_utc
 from services.imports.jobs import Job, JobStore, Progress, Status
+from services.platform.sqlite_files import open_store_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS import_jobs (
@@ -37,11 +37,8 @@ _COLUMNS = ("job_id, tenant, kind, file_name, digest, as_of, status, progress, n
 
 class SqliteJobStore(JobStore):
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=5000")  # several ingest processes write it
-        self._db.executescript(_SCHEMA)
+        # several ingest processes write it
+        self._db = open_store_file(path, _SCHEMA, busy_timeout_ms=5000)
         self._lock = threading.Lock()
 
     def add(self, job: Job) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from events.timestamps import now_utc
+from services.platform.sqlite_files import open_store_file
 from services.webhooks.provider import Provider
 from services.webhooks.registry import PROVIDERS
 from services.webhooks.sealing import Sealer
@@ -94,10 +94,7 @@ class SqliteConnectorStore:
         providers: Mapping[str, Provider] = PROVIDERS,
         clock: Callable[[], datetime] = now_utc,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self._db = open_store_file(path, _SCHEMA)
         self._lock = threading.Lock()
         self._sealer = sealer
         self._providers = providers

@@ -32,6 +32,7 @@ from tests.support import (
     random_tenant,
     read_since,
     start_group_at_end,
+    stop_processes,
     wait_until,
 )
 
@@ -125,13 +126,7 @@ def running_system(bootstrap: str, data: Path) -> Iterator[System]:
         wait_until(lambda: _up(system.url), 120, "the projection service to answer", 0.5)
         yield system
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
 
 
 def _key(env: dict[str, str], tenant: str, role: str) -> str:

@@ -35,6 +35,7 @@ from tests.support import (
     free_port,
     random_tenant,
     start_group_at_end,
+    stop_processes,
     wait_until,
 )
 
@@ -144,10 +145,7 @@ def record(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
                    "the worker to finish", 0.5)  # fmt: skip
         yield handle
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(60)
+        stop_processes(processes)
 
 
 def _customer(record: Record) -> dict[str, Any]:

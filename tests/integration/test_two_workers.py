@@ -32,6 +32,7 @@ from tests.support import (
     random_tenant,
     read_since,
     start_group_at_end,
+    stop_processes,
     wait_until,
 )
 
@@ -52,13 +53,7 @@ def two_workers(kafka_bootstrap: str, tmp_path: Path) -> Iterator[tuple[list[int
     try:
         yield [w.pid for w in workers], metrics_port, tmp_path
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_processes(workers)
 
 
 def _partitions_of(bootstrap: str, pids: list[int]) -> dict[int, list[int]]:

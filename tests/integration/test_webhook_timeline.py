@@ -34,6 +34,7 @@ from tests.support import (
     free_port,
     random_tenant,
     start_api,
+    stop_processes,
     wait_until,
 )
 from tests.unit import test_webhooks_shopify as shopify
@@ -78,13 +79,7 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     try:
         yield Stack(api, Hooks(api, kafka_bootstrap), f"http://127.0.0.1:{query_port}", processes)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         api.stop()
 
 
