@@ -8,6 +8,7 @@ envelope schema, and each type and version's ``x-pii`` payload fields.
 from __future__ import annotations
 
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -49,6 +50,24 @@ def _never_junk(kind: str, value: str) -> bool:
     return False
 
 
+class _Recent:
+    """A bounded, thread-safe dict of recent answers (the oldest go first)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._items: dict[Any, Any] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        return self._items.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._max:
+                self._items.pop(next(iter(self._items)))
+
+
 class EnvelopeProtector:
     """Seals and opens envelopes; ``is_junk`` is the identity rules' (``IdentityRules.is_junk``)."""
 
@@ -57,6 +76,7 @@ class EnvelopeProtector:
         store: KeyStore,
         catalog: Catalog | None = None,
         is_junk: Callable[[str, str], bool] = _never_junk,
+        cache_size: int = 65_536,
     ) -> None:
         self.store = store
         self.catalog = catalog or load_catalog()
@@ -64,6 +84,10 @@ class EnvelopeProtector:
         self.identity_kinds = frozenset(self.catalog.identity_pii_kinds())
         self._payload_pointers: dict[tuple[str, int], tuple[str, ...]] = {}
         self._indexers: dict[str, BlindIndexer] = {}
+        # (tenant, identities) -> (subjects, personal kinds): one customer's events repeat them
+        self._identity_plans = _Recent(cache_size)
+        # (key id, kind, value) -> the identifier sealed under that key (see ``_sealed_identity``)
+        self._sealed_identities = _Recent(cache_size)
 
     def subject(self, tenant: str, kind: str, value: str) -> str:
         """The blind index of a normalized identifier: the subject its key belongs to."""
@@ -111,9 +135,7 @@ class EnvelopeProtector:
                 identities = dict(envelope["identities"])
                 for kind in plan.personal:
                     key, nonce = tenant_keys[plan.subjects[kind]], nonces[at : at + NONCE_BYTES]
-                    identities[kind] = seal_value(
-                        identities[kind], key, identity_pointer(kind), nonce
-                    )
+                    identities[kind] = self._sealed_identity(key, kind, identities[kind], nonce)
                     at += NONCE_BYTES
                 sealed["identities"] = identities
             if plan.payload is not None:
@@ -153,11 +175,37 @@ class EnvelopeProtector:
             raise UnknownKeyError(f"{tenant} {place}: sealed with a key this tenant never had")
         return None if isinstance(state, Erased) else str(open_value(sealed, state, place))
 
+    def _sealed_identity(self, key: DataKey, kind: str, value: str, nonce: bytes) -> str:
+        """``value`` sealed at its identity place, the same text each time for one key.
+
+        Safe to repeat: one (key, nonce, plaintext, place) gives one ciphertext, so a repeat
+        is that ciphertext again, never two messages under one nonce; and equality of two
+        events' identifiers is no news beside the subjects (blind indexes) logged with them.
+        A key erased and replaced has a new id, so nothing sealed under the old one is reused.
+        """
+        cache_key = (key.key_id, kind, value)
+        sealed: str | None = self._sealed_identities.get(cache_key)
+        if sealed is None:
+            sealed = seal_value(value, key, identity_pointer(kind), nonce)
+            self._sealed_identities.put(cache_key, sealed)
+        return sealed
+
+    def _identity_plan(
+        self, tenant: str, identities: Mapping[str, str]
+    ) -> tuple[dict[str, str], tuple[str, ...]]:
+        cache_key = (tenant, *identities.items())
+        found = self._identity_plans.get(cache_key)
+        if found is None:
+            subject = self.subject
+            subjects = {k: subject(tenant, k, v) for k, v in identities.items()}
+            personal = tuple(k for k in identities if k in self.identity_kinds)
+            found = (subjects, personal)
+            self._identity_plans.put(cache_key, found)
+        return dict(found[0]), found[1]
+
     def _plan(self, envelope: Mapping[str, Any]) -> _Plan:
         tenant, identities = envelope["tenant"], envelope["identities"]
-        subject = self.subject
-        subjects = {k: subject(tenant, k, v) for k, v in identities.items()}
-        personal = tuple(k for k in identities if k in self.identity_kinds)
+        subjects, personal = self._identity_plan(tenant, identities)
         pointers = self.payload_pointers(envelope["type"], envelope["schema_version"])
         payload = tuple(p for p in pointers if has_value(envelope, p)) if pointers else ()
         payload_subject = None

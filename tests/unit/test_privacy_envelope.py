@@ -318,3 +318,40 @@ def test_the_pure_functions_need_a_key_for_each_value() -> None:
     )
     opened = open_envelope(sealed, ["/identities/email", "/payload/text"], {key.key_id: key})
     assert opened.envelope == chat
+
+
+def test_one_identifier_under_one_key_seals_to_one_text_that_opens(
+    protector: EnvelopeProtector,
+) -> None:
+    """Ingest reuses an identifier's sealed text while its key lives (a repeat of one
+    encryption, never a second message under one nonce); payload values stay fresh."""
+    first, second = prepared(profile_update(), profile_update())
+    one, two = protector.seal_batch([first]) + protector.seal_batch([second])
+    assert one["identities"] == two["identities"]
+    assert one["payload"]["address"]["city"] != two["payload"]["address"]["city"]
+    assert [o.envelope for o in protector.open_batch([one, two])] == [first, second]
+
+
+def test_a_key_replaced_after_an_erasure_seals_afresh(
+    store: MemoryKeyStore, protector: EnvelopeProtector
+) -> None:
+    (profile,) = prepared(profile_update())
+    before = protector.seal(profile)
+    email = protector.subject(TENANT, "email", profile["identities"]["email"])
+    store.erase(TENANT, [email], "dpo", "request")
+    after = protector.seal(profile)  # the person comes back: a new key for her email
+    assert after["identities"]["email"] != before["identities"]["email"]
+    assert after["identities"]["phone"] == before["identities"]["phone"]
+    opened = protector.open_batch([before, after])
+    assert opened[0].envelope["identities"]["email"] is None
+    assert opened[1].envelope["identities"]["email"] == "tanaka@example.com"
+
+
+def test_the_reuse_is_bounded(store: MemoryKeyStore) -> None:
+    small = EnvelopeProtector(store, is_junk=IdentityRules().is_junk, cache_size=2)
+    envelopes = prepared(*(profile_update() for _ in range(3)))
+    for n, envelope in enumerate(envelopes):
+        envelope["identities"]["customer_ref"] = f"C-{n}"
+    sealed = [small.seal(e) for e in envelopes + envelopes[:1]]
+    assert sealed[3]["identities"]["customer_ref"] != sealed[0]["identities"]["customer_ref"]
+    assert [o.envelope for o in small.open_batch(sealed)] == envelopes + envelopes[:1]
