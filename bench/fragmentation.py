@@ -2,15 +2,14 @@
 
 Simulates N people (Japanese mobiles) with a customer-master export, writes the export to a
 file and reads it back as ``touchline import customers --preset auto`` does (each row one
-``customer.profile_updated`` event, its identities one per kind), then resolves the
+``customer.profile_updated`` event, its identities one per kind and every other email and
+phone it lists linked beside them, as ingest logs them), then resolves the
 touchpoints and the master's events with the identity rules (``IdentityResolver`` in memory).
 The matcher then runs on the customers this leaves, and the suggestions scoring at least the
 threshold are accepted (``services.matching.clusters.accept``). Against the simulation's
 truth it prints customers per person (the people in the export, and everyone) before and
 after, the false merges, and the matcher's precision and its recall on the people registered
-twice. A second pass links every email and phone a master row lists (what the identity stage
-will do with a profile's ``emails`` and ``phones``), emulated by one more event per extra value
-carrying the row's customer number.
+twice.
 
     .venv/bin/python -m bench.fragmentation [--people 2000] [--seed 1] [--share 0.6]
         [--layout japanese|english] [--threshold 0.85] [--format csv|xlsx]
@@ -81,19 +80,6 @@ def touchpoint_events(sim: Simulation) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in results if isinstance(r, PreparedEvent)]
 
 
-def extra_list_events(profiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One event per email or phone a profile lists beyond its identities, with its number."""
-    out = []
-    for event in profiles:
-        ids, payload = event["identities"], event["payload"]
-        for kind in ("email", "phone"):
-            for value in payload.get(f"{kind}s", [])[1:]:
-                extra = {"customer_ref": ids["customer_ref"], kind: value}
-                linked = {"event_id": str(uuid.uuid4()), "identities": extra, "subjects": extra}
-                out.append({**event, **linked, "junk": []})
-    return out
-
-
 @dataclass
 class Resolved:
     """Every event under its surviving customer."""
@@ -130,7 +116,7 @@ def resolve(streams: Iterable[list[dict[str, Any]]]) -> Resolved:
         seen.update(e["event_id"] for e in fresh)
         for start in range(0, len(fresh), BATCH):
             batch = fresh[start : start + BATCH]
-            items = [(offset + i, _sighting(e)) for i, e in enumerate(batch)]
+            items = [(offset + i, Sighting.of_logged(e)) for i, e in enumerate(batch)]
             offset += len(batch)
             for event, r in zip(batch, resolver.resolve_batch("touchpoints-0", items), strict=True):
                 if r.customer_id is not None:
@@ -142,19 +128,6 @@ def resolve(streams: Iterable[list[dict[str, Any]]]) -> Resolved:
             survivors[customer] = str(resolver.survivor(uuid.UUID(customer)))
         out.events[survivors[customer]].append(event)
     return out
-
-
-def _sighting(e: dict[str, Any]) -> Sighting:
-    """As the identity stage reads a logged envelope: by its subjects, with ingest's junk."""
-    return Sighting(
-        e["tenant"],
-        e["event_id"],
-        e["occurred_at"],
-        e["type"],
-        e["subjects"],
-        e["identities"],
-        frozenset(e["junk"]),
-    )
 
 
 @dataclass
@@ -337,14 +310,8 @@ def main() -> None:
         f"({len(only.events) / args.people:.3f} per person)"
     )
     run_pass(
-        "touchpoints + master (identities as the import sends them)",
+        "touchpoints + master (its identities and every listed email and phone linked)",
         resolve([touchpoints, profiles]),
-        truth,
-        args.threshold,
-    )
-    run_pass(
-        "touchpoints + master with every listed email and phone linked",
-        resolve([touchpoints, profiles, extra_list_events(profiles)]),
         truth,
         args.threshold,
     )

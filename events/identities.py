@@ -12,6 +12,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 
@@ -95,6 +96,32 @@ def normalize_identities(
         except IdentityError as exc:
             problems.append(Problem(f"/identities/{kind}", str(exc)))
     return out, problems
+
+
+#: the profile payload's lists of identifiers, and the kind each holds
+LISTED = (("emails", "email"), ("phones", "phone"))
+
+
+def normalize_listed(
+    payload: Mapping[str, Any], identities: Mapping[str, str], region: str
+) -> tuple[list[tuple[str, str]], list[Problem]]:
+    """The (kind, normalized value) a profile lists beyond its identities, once each, in order."""
+    linked: list[tuple[str, str]] = []
+    problems: list[Problem] = []
+    for field, kind in LISTED:
+        for n, raw in enumerate(payload.get(field) or ()):
+            place = f"/payload/{field}/{n}"
+            if _CONTROL.search(raw):
+                problems.append(Problem(place, "control characters are not allowed here"))
+                continue
+            try:
+                value = _normalize_one(kind, raw, region)
+            except IdentityError as exc:
+                problems.append(Problem(place, f"not a usable {kind}: {exc}"))
+                continue
+            if identities.get(kind) != value and (kind, value) not in linked:
+                linked.append((kind, value))
+    return linked, problems
 
 
 def _normalize_one(kind: str, raw: str, region: str) -> str:

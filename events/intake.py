@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from events.attributes import AttributeRules, attribute_problems
 from events.catalog import Catalog, load_catalog
-from events.identities import is_junk, normalize_identities, primary_identity
+from events.identities import is_junk, normalize_identities, normalize_listed, primary_identity
 from events.keys import identity_key
 from events.privacy.protector import EnvelopeProtector
 from events.problems import Problem
@@ -28,6 +28,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=15)
 EARLIEST = "1970-01-01T00:00:00.000Z"
 _OPTIONAL = ("correlation_id", "conversation_id")
 PROFILE = "customer.profile_updated"  # the type whose payload holds declared attributes
+_LINKED = "_linked"  # a judged profile's listed identifiers, until ``_written`` logs them
 
 
 class PreparedEvent(NamedTuple):
@@ -120,9 +121,23 @@ class EventIntake:
         occurred_at = _occurred_at(raw["occurred_at"], at, problems)
         channel = self._channel(raw, problems)
         problems += self._attribute_problems(raw, tenant)
+        linked = self._listed(raw, identities, problems)
         if problems:
             return problems
-        return self._envelope(raw, tenant, identities, occurred_at, channel, at.received_at)
+        event = self._envelope(raw, tenant, identities, occurred_at, channel, at.received_at)
+        if linked:
+            event[_LINKED] = linked
+        return event
+
+    def _listed(
+        self, raw: Mapping[str, Any], identities: Mapping[str, str], problems: list[Problem]
+    ) -> list[tuple[str, str]]:
+        """A profile's listed emails and phones beyond its identities: the master links them too."""
+        if raw["type"] != PROFILE:
+            return []
+        linked, more = normalize_listed(raw["payload"], identities, self.default_region)
+        problems += more
+        return linked
 
     def _attribute_problems(self, raw: Mapping[str, Any], tenant: str) -> list[Problem]:
         attributes = raw["payload"].get("attributes") if raw["type"] == PROFILE else None
@@ -133,15 +148,20 @@ class EventIntake:
     def _written(self, envelopes: list[dict[str, Any]]) -> list[PreparedEvent]:
         """Each clear envelope as logged: subjects and junk beside it, personal values sealed."""
         junk = [sorted(k for k, v in e["identities"].items() if is_junk(k, v)) for e in envelopes]
+        listed = [(e["tenant"], e.pop(_LINKED, ())) for e in envelopes]
         if self.protector is not None:
             pairs = self.protector.seal_batch_with_subjects(envelopes)
+            linked = self.protector.seal_linked(listed)
         else:
             pairs = [(e, dict(e["identities"])) for e in envelopes]
+            linked = [[[k, v, v] for k, v in values] for _, values in listed]
         prepared = []
-        for (body, subject), junked in zip(pairs, junk, strict=True):
+        for (body, subject), junked, links in zip(pairs, junk, linked, strict=True):
             kind, _ = primary_identity(body["identities"])
             key = identity_key(body["tenant"], kind, subject[kind]).encode()
             logged = {**body, "subjects": subject, "junk": junked}
+            if links:
+                logged["linked"] = links
             prepared.append(PreparedEvent(body["event_id"], body["tenant"], body["type"], key,
                                           encode(logged)))  # fmt: skip
         return prepared

@@ -21,7 +21,8 @@ class Touchpoint:
     ``written_version`` is the one the publisher sent and the log holds.
     ``identities`` and the payload's personal fields are as logged (sealed, when
     encryption is on); ``subjects`` are the identifiers' keyed hashes the stages
-    link by, and ``junk`` the kinds ingest judged placeholders.
+    link by, and ``junk`` the kinds ingest judged placeholders. ``linked``: a profile's
+    listed emails and phones beyond its identities, as ``(kind, subject, value as logged)``.
     """
 
     event_id: str
@@ -39,6 +40,7 @@ class Touchpoint:
     conversation_id: str | None = None
     subjects: Mapping[str, str] = field(default_factory=dict)
     junk: tuple[str, ...] = ()
+    linked: tuple[tuple[str, str, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The envelope at the latest version, as JSON-ready data."""
@@ -56,6 +58,8 @@ class Touchpoint:
             "subjects": dict(self.subjects),
             "junk": list(self.junk),
         }
+        if self.linked:
+            body["linked"] = [list(link) for link in self.linked]
         if self.correlation_id is not None:
             body["correlation_id"] = self.correlation_id
         if self.conversation_id is not None:
@@ -95,4 +99,5 @@ def decode_touchpoint(data: bytes, catalog: Catalog | None = None) -> Touchpoint
         conversation_id=raw.get("conversation_id"),
         subjects=raw.get("subjects") or identities,
         junk=tuple(junk),
+        linked=tuple((k, s, v) for k, s, v in raw.get("linked") or ()),
     )

@@ -144,6 +144,28 @@ class EnvelopeProtector:
             out.append((sealed, plan.subjects))
         return out
 
+    def seal_linked(
+        self, listed: Sequence[tuple[str, Sequence[tuple[str, str]]]]
+    ) -> list[list[list[str]]]:
+        """Per envelope, its listed identifiers as ``[kind, subject, sealed]``, each under its own key.
+
+        A profile's second email is sealed like an identity (at ``/identities/email``, under
+        the key of its own subject), so erasing the person shreds it like her first.
+        """
+        subjects = [[(k, v, self.subject(t, k, v)) for k, v in values] for t, values in listed]
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for (tenant, _), these in zip(listed, subjects, strict=True):
+            wanted[tenant].update(subject for _, _, subject in these)
+        keys = {t: self.store.subject_keys(t, s) for t, s in wanted.items() if s}
+        out: list[list[list[str]]] = []
+        for (tenant, _), these in zip(listed, subjects, strict=True):
+            out.append([
+                [kind, subject, self._sealed_identity(keys[tenant][subject], kind, value,
+                                                      os.urandom(NONCE_BYTES))]
+                for kind, value, subject in these
+            ])  # fmt: skip
+        return out
+
     def seal(self, envelope: Mapping[str, Any]) -> Json:
         return self.seal_batch([envelope])[0]
 

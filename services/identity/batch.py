@@ -158,6 +158,9 @@ class BatchWork:
                 strong.append((kind, value))
             else:
                 weak.append((kind, value))
+        for kind, value, _ in s.linked:  # a profile's listed emails and phones: the master's word
+            if (kind, value) not in strong and (kind, value) not in weak:
+                (strong if self.rules.is_strong(kind) else weak).append((kind, value))
         strong.sort(key=lambda kv: STRONG_KINDS.index(kv[0]))
         weak.sort(key=lambda kv: WEAK_KINDS.index(kv[0]) if kv[0] in WEAK_KINDS else 99)
         return strong, weak
@@ -265,7 +268,7 @@ class BatchWork:
                 if value not in target.noted.get(kind, ()):  # its data is sealed under it
                     target.note_identity(kind, value, s.event_id)
                 continue
-            target.link_identity(kind, value, s.event_id, s.sealed.get(kind, ""))
+            target.link_identity(kind, value, s.event_id, s.sealed_of(kind, value))
             if claim is None:
                 self.add(
                     IdentityClaim(tenant=s.tenant, kind=kind, value=value, customer_id=target.id)

@@ -128,7 +128,10 @@ class IdentityStage:
             if envelopes:
                 decoded.append((partition, envelopes))
         streams = [
-            (f"{TOUCHPOINTS}-{partition}", [(m.offset, _sighting(e)) for m, e in envelopes])
+            (
+                f"{TOUCHPOINTS}-{partition}",
+                [(m.offset, Sighting.of_logged(e)) for m, e in envelopes],
+            )
             for partition, envelopes in decoded
         ]
         answers = self.resolver.resolve_streams(streams) if streams else []
@@ -138,19 +141,6 @@ class IdentityStage:
                     dead.append(_dead_envelope(m, envelope, resolution))
                 else:
                     resolved.append(_resolved(envelope, resolution, partition, m.offset))
-
-
-def _sighting(envelope: dict[str, Any]) -> Sighting:
-    """Link by the subjects (keyed hashes), keep the values as logged (sealed) beside them."""
-    return Sighting(
-        envelope["tenant"],
-        envelope["event_id"],
-        envelope["occurred_at"],
-        envelope["type"],
-        envelope["subjects"],
-        envelope["identities"],
-        frozenset(envelope["junk"]),
-    )
 
 
 def _resolved(

@@ -14,7 +14,7 @@ import json
 import random
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,7 @@ class Record:
     tokens: dict[str, str]
     events: list[dict[str, Any]]
     data: Path
+    publish: Callable[[list[dict[str, Any]]], None]
 
     def get(self, path: str, role: str = "supervisor", **params: Any) -> Any:
         response = httpx.get(self.url + path, params=params, timeout=30,
@@ -116,17 +117,22 @@ def record(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     events = _events()
     shuffled = list(events)
     random.Random(7).shuffle(shuffled)
-    summary = PublishSummary()
-    lines = [Line(i, {**e, "tenant": tenant}) for i, e in enumerate(shuffled, 1)]
-    asyncio.run(publish_kafka(lines, kafka_bootstrap, tenant, "JP", summary,
-                              settings=Settings.from_env(env)))  # fmt: skip
+
+    def publish(events: list[dict[str, Any]]) -> None:
+        summary = PublishSummary()
+        lines = [Line(i, {**e, "tenant": tenant}) for i, e in enumerate(events, 1)]
+        asyncio.run(publish_kafka(lines, kafka_bootstrap, tenant, "JP", summary,
+                                  settings=Settings.from_env(env)))  # fmt: skip
+        assert summary.accepted == len(events), summary
+
+    publish(shuffled)
     processes = []
     for command in (["worker", "--loglevel", "warning"], ["projector"]):
         with (data / f"{command[0]}.log").open("ab") as log:
             processes.append(subprocess.Popen([TOUCHLINE, *command], env=env, stdout=log,
                                               stderr=subprocess.STDOUT))  # fmt: skip
     try:
-        handle = Record(f"http://127.0.0.1:{port}", tenant, tokens, events, data)
+        handle = Record(f"http://127.0.0.1:{port}", tenant, tokens, events, data, publish)
 
         def projected() -> bool:
             try:
@@ -273,3 +279,37 @@ def test_a_segment_made_with_the_cli_shows_on_the_agents_profile(
         {**env, "TOUCHLINE_API_KEY": record.tokens["agent"]}, "segments", "list", check=False
     )
     assert agent.returncode == 2 and "403" in agent.stderr
+
+
+def test_a_master_rows_listed_email_and_phone_join_the_customers_they_had_apart(
+    record: Record,
+) -> None:
+    """Her work email found the chats and her mobile the calls; the CRM row lists both."""
+    home, work, mobile = "ken@example.jp", "ken.work@example.org", "+81 80-2222-3333"
+
+    def found(query: str) -> set[str]:
+        try:
+            hits = record.get("/v1/customers", query=query)["results"]
+        except (httpx.HTTPError, AssertionError):
+            return set()
+        return {hit["customer_id"] for hit in hits}
+
+    chat = _event("chat.message_received", 8, "chat-widget", {"chat_id": "k-1", "text": "hi"},
+                  email=work)  # fmt: skip
+    call = _event("call.completed", 8, "pbx", {"call_id": "k-2", "direction": "inbound",
+                                                "duration_s": 30, "disposition": "resolved"}, phone=mobile)  # fmt: skip
+    record.publish([chat, call])
+    wait_until(lambda: len(found(work) | found(mobile)) == 2, 120, "two customers apart", 0.5)
+    row = _event("customer.profile_updated", 9, "import:crm.csv",
+                 {"name": {"display": "Ken Mori"}, "emails": [home, work], "phones": [mobile]},
+                 customer_ref="K-7", email=home)  # fmt: skip
+    record.publish([row])
+    wait_until(lambda: len(found(work) | found(mobile) | found(home)) == 1, 120,
+               "one customer for the three", 0.5)  # fmt: skip
+    (customer,) = found(home)
+    timeline = record.get(f"/v1/customers/{customer}/timeline", limit=10)
+    assert {e["event_id"] for e in timeline["entries"]} == {
+        chat["event_id"],
+        call["event_id"],
+        row["event_id"],
+    }

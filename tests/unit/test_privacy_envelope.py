@@ -30,12 +30,13 @@ def intake() -> EventIntake:
 
 def prepared(*raws: dict[str, Any], tenant: str = TENANT) -> list[dict[str, Any]]:
     """Envelopes as ingest has them before it seals (validated, normalized; without the
-    ``subjects`` and ``junk`` it writes beside them, which in clear mode are the values)."""
+    ``subjects``, ``junk`` and ``linked`` it writes beside them, which in clear mode are the
+    values)."""
     out = []
     for result in intake().prepare_batch(list(raws), tenant, now_utc()):
         assert isinstance(result, PreparedEvent), result
         logged = orjson.loads(result.value)
-        out.append({k: v for k, v in logged.items() if k not in ("subjects", "junk")})
+        out.append({k: v for k, v in logged.items() if k not in ("subjects", "junk", "linked")})
     return out
 
 
